@@ -1,0 +1,55 @@
+# Tern — build, run and test. `make help` lists the targets.
+GO        ?= go
+BIN       := bin/tern
+PKGS      := ./...
+FUZZTIME  ?= 10m
+# Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME.
+FUZZ_TARGETS := ./codec:FuzzDecode31 ./codec:FuzzDecode311 ./codec:FuzzDecode5 \
+                ./codec:FuzzTopicName ./codec:FuzzTopicFilter
+
+.PHONY: help build run test test-short lint cover bench bench-codec fuzz clean
+
+help:
+	@echo "make build        build $(BIN)"
+	@echo "make run          build and start a broker on 127.0.0.1:1883 with data in ./data"
+	@echo "make test         vet, gofmt check, and every test with -race (what CI runs)"
+	@echo "make cover        per-package statement coverage"
+	@echo "make bench        benchmarks: codec micro-benchmarks and the side-by-side codec comparison"
+	@echo "make fuzz         run every fuzz target for FUZZTIME (default $(FUZZTIME)) each"
+
+build:
+	$(GO) build -o $(BIN) ./cmd/tern
+
+run: build
+	mkdir -p data
+	./$(BIN) serve --listen 127.0.0.1:1883 --data-dir ./data
+
+lint:
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	cd perf && $(GO) vet ./...
+
+test: lint
+	$(GO) test -race -count=1 $(PKGS)
+	cd perf && $(GO) test -race -count=1 ./...
+
+test-short:
+	$(GO) test -short -count=1 $(PKGS)
+
+cover:
+	$(GO) test -count=1 -cover $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./codec/
+	cd perf && $(GO) test -run '^$$' -bench . -benchmem -count 6 ./codeccompare/
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+clean:
+	rm -rf bin

@@ -1,0 +1,3 @@
+module github.com/tern-mqtt/tern
+
+go 1.26.8
