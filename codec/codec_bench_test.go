@@ -62,9 +62,11 @@ func BenchmarkDecode(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(raw)))
-			d := Decoder{Version: c.version}
+			dv := decoderVersion(c.pkt, c.version)
+			d := Decoder{Version: dv}
 			var p Packet
 			for b.Loop() {
+				d.Version = dv
 				n, err := d.Decode(raw, &p)
 				if err != nil {
 					b.Fatal(err)
@@ -107,12 +109,13 @@ func TestHotPathAllocs(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		d := Decoder{Version: c.version}
+		dv := decoderVersion(c.pkt, c.version)
+		d := Decoder{Version: dv}
 		var p Packet
 		if _, err := d.Decode(raw, &p); err != nil { // warm up the reused slices
 			t.Fatalf("%s: %v", c.name, err)
 		}
-		if a := testing.AllocsPerRun(100, func() { d.Version = c.version; _, _ = d.Decode(raw, &p) }); a != 0 {
+		if a := testing.AllocsPerRun(100, func() { d.Version = dv; _, _ = d.Decode(raw, &p) }); a != 0 {
 			t.Errorf("%s: decode allocates %.1f times", c.name, a)
 		}
 		buf := make([]byte, 0, len(raw))

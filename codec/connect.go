@@ -62,7 +62,7 @@ func (c *Connect) decode(body []byte) error {
 	if err != nil {
 		return err
 	}
-	if flags&connectReserved != 0 {
+	if flags&connectReserved != 0 && level != Version31 { // 3.1 leaves the bit unused
 		return ErrConnectReserved
 	}
 	c.CleanStart = flags&connectCleanStart != 0
@@ -74,8 +74,11 @@ func (c *Connect) decode(body []byte) error {
 	if c.WillQoS == 3 {
 		return ErrWillQoS
 	}
-	if !c.Will && (c.WillQoS != 0 || c.WillRetain) {
+	if !c.Will && c.WillQoS != 0 {
 		return ErrWillFlags
+	}
+	if !c.Will && c.WillRetain {
+		return ErrWillRetain
 	}
 	if level < Version5 && c.PasswordFlag && !c.UsernameFlag {
 		return ErrPasswordNoUsername
@@ -87,6 +90,9 @@ func (c *Connect) decode(body []byte) error {
 	if level == Version5 {
 		if err := c.Props.decode(&r, tConnect); err != nil {
 			return err
+		}
+		if c.Props.Has(PropAuthData) && !c.Props.Has(PropAuthMethod) { // 3.1.2.11.10
+			return ErrAuthDataWithoutMethod
 		}
 	}
 	if c.ClientID, err = r.string(); err != nil {

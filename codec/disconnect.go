@@ -37,7 +37,13 @@ type Auth struct {
 func (a *Auth) decode(body []byte) error {
 	a.ReasonCode = Success
 	a.Props.Reset()
-	return decodeReasonAndProps(body, AUTH, &a.ReasonCode, &a.Props)
+	if err := decodeReasonAndProps(body, AUTH, &a.ReasonCode, &a.Props); err != nil {
+		return err
+	}
+	if len(body) > 0 && !a.Props.Has(PropAuthMethod) { // 3.15.2.2.2, MQTT-4.12.0-2
+		return ErrAuthMethodMissing
+	}
+	return nil
 }
 
 // Append encodes the AUTH and appends it to dst. AUTH exists only in 5.0.

@@ -49,7 +49,7 @@ func checkStable(t *testing.T, p *Packet, version byte, raw []byte) {
 	if err != nil {
 		t.Fatalf("re-encoding % x: %v", raw, err)
 	}
-	d := Decoder{Version: v}
+	d := Decoder{Version: decoderVersion(p, v)}
 	var q Packet
 	n, err := d.Decode(enc, &q)
 	if err != nil || n != len(enc) {

@@ -128,6 +128,9 @@ func (d *Decoder) decodeBody(first byte, body []byte, p *Packet) error {
 	t, flags := PacketType(first>>4), first&0x0f
 	p.Type = t
 	if t == CONNECT {
+		if d.Version != 0 { // MQTT-3.1.0-2; also keeps the level from changing mid-connection
+			return ErrSecondConnect
+		}
 		if flags != 0 {
 			return ErrFixedHeaderFlags
 		}
@@ -144,6 +147,15 @@ func (d *Decoder) decodeBody(first byte, body []byte, p *Packet) error {
 		return ErrNoVersion
 	}
 	v := d.Version
+	if v == Version31 && t != PUBLISH {
+		// 3.1 gives acknowledgements a DUP flag and QoS 1 on PUBREL,
+		// SUBSCRIBE and UNSUBSCRIBE retries, and leaves the other flags
+		// unused: only that QoS is checked (3.1.1 made the flags exact).
+		if (t == PUBREL || t == SUBSCRIBE || t == UNSUBSCRIBE) && flags&0x06 != 0x02 {
+			return ErrFixedHeaderFlags
+		}
+		flags = fixedFlags(t)
+	}
 	switch t {
 	case PUBLISH:
 		return p.Publish.decode(flags, body, v)
@@ -189,6 +201,15 @@ func (d *Decoder) decodeBody(first byte, body []byte, p *Packet) error {
 		return p.Auth.decode(body)
 	}
 	return ErrReservedType
+}
+
+// fixedFlags returns the only flags 3.1.1 and 5.0 allow for a packet type
+// other than PUBLISH (MQTT-2.1.3-1).
+func fixedFlags(t PacketType) byte {
+	if t == PUBREL || t == SUBSCRIBE || t == UNSUBSCRIBE {
+		return 0x02
+	}
+	return 0
 }
 
 // Append encodes p, of type p.Type, at protocol level version and appends it

@@ -281,7 +281,7 @@ func (p *Properties) decodeValue(r *reader, id PropertyID) error {
 		if v, err = r.byte(); err != nil {
 			return err
 		}
-		if v > 1 { // every byte property is 0 or 1 (2.2.2.2)
+		if v > 1 { // each is defined only for 0 and 1; other values are Protocol Errors (3.1.2.11, 3.2.2.3), Payload Format too by analogy
 			return ErrPropertyValue
 		}
 		switch id {
@@ -311,7 +311,7 @@ func (p *Properties) decodeValue(r *reader, id PropertyID) error {
 		case PropServerKeepAlive:
 			p.ServerKeepAlive = v
 		case PropReceiveMaximum:
-			if v == 0 { // MQTT-3.1.2-... "It is a Protocol Error to include ... 0"
+			if v == 0 { // 3.1.2.11.3, 3.2.2.3.3: a Receive Maximum of 0 is a Protocol Error
 				return ErrPropertyValue
 			}
 			p.ReceiveMaximum = v
@@ -359,7 +359,10 @@ func (p *Properties) decodeValue(r *reader, id PropertyID) error {
 		case PropContentType:
 			p.ContentType = v
 		case PropResponseTopic:
-			if err := ValidateTopicName(v); err != nil { // MQTT-3.3.2-13
+			if len(v) == 0 { // a Response Topic is a topic name (MQTT-4.7.3-1)
+				return ErrTopicNameEmpty
+			}
+			if err := ValidateTopicName(v); err != nil { // MQTT-3.3.2-13, MQTT-3.3.2-14
 				return err
 			}
 			p.ResponseTopic = v
@@ -537,7 +540,11 @@ func (p *Properties) check() error {
 // append writes the property length and the properties, in identifier order,
 // given size == p.size().
 func (p *Properties) append(dst []byte, size int) []byte {
-	dst = appendVarint(dst, size)
+	return p.appendBody(appendVarint(dst, size))
+}
+
+// appendBody writes the properties without their length prefix.
+func (p *Properties) appendBody(dst []byte) []byte {
 	if p.present == 0 {
 		return dst
 	}

@@ -26,7 +26,7 @@ func (p *Publish) decode(flags byte, body []byte, version byte) error {
 	if p.QoS == 3 {
 		return ErrPublishQoS
 	}
-	if p.Dup && p.QoS == 0 {
+	if p.Dup && p.QoS == 0 && version != Version31 { // 3.1 does not forbid it
 		return ErrPublishDupQoS0
 	}
 	r := reader{b: body}
@@ -51,7 +51,7 @@ func (p *Publish) decode(flags byte, body []byte, version byte) error {
 		if err := p.Props.decode(&r, tPublish); err != nil {
 			return err
 		}
-		if len(p.Topic) == 0 && !p.Props.Has(PropTopicAlias) { // MQTT-3.3.2-... 3.3.4
+		if len(p.Topic) == 0 && !p.Props.Has(PropTopicAlias) { // 3.3.2.1
 			return ErrTopicEmpty
 		}
 	} else if len(p.Topic) == 0 {
@@ -197,3 +197,111 @@ func (a *Ack) Append(dst []byte, version byte) ([]byte, error) {
 	dst = append(dst, byte(a.ReasonCode))
 	return a.Props.append(dst, size), nil
 }
+
+// PublishHeader is the per-delivery part of an outgoing PUBLISH whose
+// forwarded properties were encoded once for all subscribers (RawProps). A
+// broker appends one header per subscriber and writes the shared payload
+// after it.
+type PublishHeader struct {
+	Dup           bool
+	QoS           byte
+	Retain        bool
+	Topic         []byte // empty when TopicAlias names an alias already set
+	PacketID      uint16
+	HasExpiry     bool
+	MessageExpiry uint32   // remaining lifetime in seconds, when HasExpiry
+	TopicAlias    uint16   // 0 = none
+	SubIDs        []uint32 // subscription identifiers of the matching subscriptions
+	RawProps      []byte   // encoded properties forwarded unchanged (MQTT-3.3.2-17 and friends)
+	PayloadLen    int
+}
+
+func (h *PublishHeader) propsSize() int {
+	n := len(h.RawProps)
+	if h.HasExpiry {
+		n += 5
+	}
+	if h.TopicAlias != 0 {
+		n += 3
+	}
+	for _, id := range h.SubIDs {
+		n += 1 + varintSize(int(id))
+	}
+	return n
+}
+
+// Size returns the length of the whole packet, payload included, at
+// protocol level version: compare it with the receiver's Maximum Packet Size.
+func (h *PublishHeader) Size(version byte) int {
+	rem := 2 + len(h.Topic) + h.PayloadLen
+	if h.QoS > 0 {
+		rem += 2
+	}
+	if version >= Version5 {
+		ps := h.propsSize()
+		rem += varintSize(ps) + ps
+	}
+	return 1 + varintSize(rem) + rem
+}
+
+// Append appends the fixed header, topic, packet id and properties at
+// protocol level version. Before 5.0 no property is written.
+func (h *PublishHeader) Append(dst []byte, version byte) ([]byte, error) {
+	first := byte(PUBLISH)<<4 | (h.QoS&0x03)<<1
+	if h.Dup {
+		first |= publishDup
+	}
+	if h.Retain {
+		first |= publishRetain
+	}
+	rem := 2 + len(h.Topic) + h.PayloadLen
+	if h.QoS > 0 {
+		rem += 2
+	}
+	ps := 0
+	if version >= Version5 {
+		ps = h.propsSize()
+		rem += varintSize(ps) + ps
+	}
+	dst, err := appendFixedHeader(dst, first, rem)
+	if err != nil {
+		return dst, err
+	}
+	dst = appendBinary(dst, h.Topic)
+	if h.QoS > 0 {
+		dst = appendUint16(dst, h.PacketID)
+	}
+	if version < Version5 {
+		return dst, nil
+	}
+	dst = appendVarint(dst, ps)
+	if h.HasExpiry {
+		dst = appendUint32(append(dst, byte(PropMessageExpiry)), h.MessageExpiry)
+	}
+	if h.TopicAlias != 0 {
+		dst = appendUint16(append(dst, byte(PropTopicAlias)), h.TopicAlias)
+	}
+	for _, id := range h.SubIDs {
+		dst = appendVarint(append(dst, byte(PropSubscriptionID)), int(id))
+	}
+	return append(dst, h.RawProps...), nil
+}
+
+// AppendForwarded appends, without a length prefix, the properties of an
+// incoming PUBLISH that a broker forwards unchanged to subscribers: Payload
+// Format Indicator, Content Type, Response Topic, Correlation Data and the
+// User Properties in order (MQTT-3.3.2-4, -17, -18, -19, -20). Message Expiry
+// Interval, Topic Alias and Subscription Identifier are per delivery and left
+// out (see PublishHeader).
+func (p *Properties) AppendForwarded(dst []byte) []byte {
+	fw := Properties{present: p.present & forwardedMask}
+	if fw.present == 0 {
+		return dst
+	}
+	fw.PayloadFormat, fw.ContentType, fw.ResponseTopic = p.PayloadFormat, p.ContentType, p.ResponseTopic
+	fw.CorrelationData, fw.User = p.CorrelationData, p.User
+	return fw.appendBody(dst)
+}
+
+const forwardedMask = 1<<PropPayloadFormat | 1<<PropContentType | 1<<PropResponseTopic |
+	1<<PropCorrelationData | 1<<PropUser

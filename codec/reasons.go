@@ -227,57 +227,67 @@ func ReasonOf(err error) ReasonCode {
 // It is not a protocol failure: read more bytes and call Decode again.
 var ErrNeedMore = errors.New("codec: need more bytes")
 
-// Decoding and validation errors. Rule names the 5.0 statement unless it says
-// otherwise; the 3.1.1 statement has the same meaning.
+// Decoding and validation errors. Rule names the 5.0 normative statement, or
+// the 3.1.1 one where it says so; it is empty where the rule is in the text of
+// the specification without a number (the comment names the section). The
+// 3.1.1 numbers of the same rules often differ (1.5.4-1 is 3.1.1 1.5.3-1,
+// 2.2.1-3 is 2.3.1-1, 4.7.1-1 is 4.7.1-2).
 var (
-	ErrMalformedVarint       = newErr(MalformedPacket, "MQTT-1.5.5-1", "malformed variable byte integer")
-	ErrVarintTooLarge        = newErr(MalformedPacket, "MQTT-1.5.5-1", "variable byte integer value out of range")
-	ErrReservedType          = newErr(MalformedPacket, "MQTT-2.1.3-1", "reserved packet type")
+	ErrMalformedVarint       = newErr(MalformedPacket, "", "variable byte integer longer than four bytes") // 1.5.5
+	ErrVarintNotMinimal      = newErr(MalformedPacket, "MQTT-1.5.5-1", "variable byte integer not in the minimum number of bytes")
+	ErrVarintTooLarge        = newErr(MalformedPacket, "", "variable byte integer value out of range")
+	ErrReservedType          = newErr(MalformedPacket, "", "reserved packet type") // table 2-1
 	ErrFixedHeaderFlags      = newErr(MalformedPacket, "MQTT-2.1.3-1", "invalid fixed header flags")
 	ErrPacketTooLarge        = newErr(PacketTooLarge, "MQTT-3.2.2-15", "packet exceeds maximum packet size")
 	ErrShortPacket           = newErr(MalformedPacket, "", "remaining length shorter than packet contents")
 	ErrTrailingBytes         = newErr(MalformedPacket, "", "bytes after the end of packet contents")
 	ErrInvalidUTF8           = newErr(MalformedPacket, "MQTT-1.5.4-1", "ill-formed UTF-8 string")
 	ErrNullCharacter         = newErr(MalformedPacket, "MQTT-1.5.4-2", "UTF-8 string contains U+0000")
-	ErrStringTooLong         = newErr(MalformedPacket, "MQTT-1.5.4-1", "string longer than 65535 bytes")
+	ErrStringTooLong         = newErr(MalformedPacket, "", "string longer than 65535 bytes")
 	ErrProtocolName          = newErr(UnsupportedProtocolVersion, "MQTT-3.1.2-1", "invalid protocol name")
 	ErrProtocolVersion       = newErr(UnsupportedProtocolVersion, "MQTT-3.1.2-2", "unsupported protocol level")
 	ErrConnectReserved       = newErr(MalformedPacket, "MQTT-3.1.2-3", "CONNECT reserved flag is set")
-	ErrWillFlags             = newErr(MalformedPacket, "MQTT-3.1.2-11", "will QoS or will retain set without will flag")
+	ErrWillFlags             = newErr(MalformedPacket, "MQTT-3.1.2-11", "will QoS set without will flag")
+	ErrWillRetain            = newErr(MalformedPacket, "MQTT-3.1.2-13", "will retain set without will flag")
 	ErrWillQoS               = newErr(MalformedPacket, "MQTT-3.1.2-12", "will QoS is 3")
 	ErrPasswordNoUsername    = newErr(MalformedPacket, "MQTT-3.1.2-22", "password flag set without user name flag (3.1.1)")
 	ErrConnackFlags          = newErr(MalformedPacket, "MQTT-3.2.2-1", "CONNACK reserved flags are set")
 	ErrConnackSessionPresent = newErr(ProtocolError, "MQTT-3.2.2-6", "session present set on a refused CONNACK")
-	ErrReturnCode            = newErr(ProtocolError, "3.1.1 MQTT-3.2.2-5", "invalid CONNACK return code")
+	ErrReturnCode            = newErr(ProtocolError, "", "CONNACK return code reserved for future use") // 3.1.1 table 3.1
 	ErrPublishQoS            = newErr(MalformedPacket, "MQTT-3.3.1-4", "PUBLISH QoS is 3")
-	ErrPublishDupQoS0        = newErr(MalformedPacket, "MQTT-3.3.1-2", "DUP flag set on a QoS 0 PUBLISH")
+	ErrPublishDupQoS0        = newErr(ProtocolError, "MQTT-3.3.1-2", "DUP flag set on a QoS 0 PUBLISH")
 	ErrTopicWildcard         = newErr(TopicNameInvalid, "MQTT-3.3.2-2", "topic name contains a wildcard")
-	ErrTopicEmpty            = newErr(ProtocolError, "MQTT-4.7.3-1", "empty topic name without a topic alias")
+	ErrTopicEmpty            = newErr(ProtocolError, "", "empty topic name without a topic alias") // 3.3.2.1
 	ErrPacketIDZero          = newErr(ProtocolError, "MQTT-2.2.1-3", "packet identifier is 0")
-	ErrReasonCode            = newErr(ProtocolError, "MQTT-3.4.2-1", "reason code not allowed in this packet")
+	ErrReasonCode            = newErr(ProtocolError, "", "reason code not allowed in this packet") // MQTT-3.x.2-1 of each packet
 	ErrNoSubscriptions       = newErr(ProtocolError, "MQTT-3.8.3-2", "SUBSCRIBE without topic filters")
 	ErrNoUnsubscriptions     = newErr(ProtocolError, "MQTT-3.10.3-2", "UNSUBSCRIBE without topic filters")
 	ErrSubscribeOptions      = newErr(MalformedPacket, "MQTT-3.8.3-5", "SUBSCRIBE options reserved bits set")
-	ErrSubscribeQoS          = newErr(MalformedPacket, "MQTT-3-8.3-4", "SUBSCRIBE requested QoS is 3")
-	ErrRetainHandling        = newErr(ProtocolError, "MQTT-3.8.3-6", "retain handling is 3")
+	ErrSubscribeOptions311   = newErr(MalformedPacket, "3.1.1 MQTT-3-8.3-4", "SUBSCRIBE requested QoS has reserved bits set or is 3")
+	ErrSubscribeQoS          = newErr(ProtocolError, "", "SUBSCRIBE maximum QoS is 3") // 3.8.3.1
+	ErrRetainHandling        = newErr(ProtocolError, "", "retain handling is 3")       // 3.8.3.1
 	ErrSharedNoLocal         = newErr(ProtocolError, "MQTT-3.8.3-4", "no local set on a shared subscription")
 	ErrSubackCode            = newErr(ProtocolError, "MQTT-3.9.3-2", "invalid SUBACK return code")
-	ErrVersionPacket         = newErr(MalformedPacket, "MQTT-2.1.3-1", "packet type not defined at this protocol level")
+	ErrVersionPacket         = newErr(MalformedPacket, "", "packet type not defined at this protocol level")
 	ErrNoVersion             = newErr(ProtocolError, "MQTT-3.1.0-1", "packet before CONNECT")
-	ErrPropertyUnknown       = newErr(MalformedPacket, "MQTT-2.2.2-1", "unknown or misplaced property")
-	ErrPropertyDuplicate     = newErr(ProtocolError, "MQTT-2.2.2-1", "property included more than once")
-	ErrPropertyValue         = newErr(ProtocolError, "MQTT-2.2.2-1", "property value out of range")
-	ErrPropertyLength        = newErr(MalformedPacket, "MQTT-2.2.2-1", "property length exceeds packet")
+	ErrSecondConnect         = newErr(ProtocolError, "MQTT-3.1.0-2", "second CONNECT")
+	ErrAuthDataWithoutMethod = newErr(ProtocolError, "", "authentication data without authentication method") // 3.1.2.11.10
+	ErrAuthMethodMissing     = newErr(ProtocolError, "MQTT-4.12.0-2", "AUTH without authentication method")
+	ErrPropertyUnknown       = newErr(MalformedPacket, "", "unknown or misplaced property") // 2.2.2.2
+	ErrPropertyDuplicate     = newErr(ProtocolError, "", "property included more than once")
+	ErrPropertyValue         = newErr(ProtocolError, "", "property value out of range")
+	ErrPropertyLength        = newErr(MalformedPacket, "", "property length exceeds packet")
 	ErrTopicAliasZero        = newErr(TopicAliasInvalid, "MQTT-3.3.2-8", "topic alias is 0")
-	ErrSubscriptionIDZero    = newErr(ProtocolError, "MQTT-3.8.2-1", "subscription identifier is 0")
+	ErrSubscriptionIDZero    = newErr(ProtocolError, "", "subscription identifier is 0")
 
 	// Validation of topic names and filters (section 4.7, 4.8).
-	ErrFilterEmpty      = newErr(TopicFilterInvalid, "MQTT-4.7.3-1", "empty topic filter")
-	ErrFilterHash       = newErr(TopicFilterInvalid, "MQTT-4.7.1-1", "'#' not alone as the last level of a topic filter")
-	ErrFilterPlus       = newErr(TopicFilterInvalid, "MQTT-4.7.1-2", "'+' not alone in its level of a topic filter")
-	ErrShareName        = newErr(TopicFilterInvalid, "MQTT-4.8.2-1", "shared subscription name empty or holds '/', '+' or '#'")
-	ErrShareFilter      = newErr(TopicFilterInvalid, "MQTT-4.8.2-2", "shared subscription without a topic filter")
-	ErrTopicTooLong     = newErr(TopicNameInvalid, "MQTT-4.7.3-3", "topic longer than 65535 bytes")
-	ErrTopicNameEmpty   = newErr(TopicNameInvalid, "MQTT-4.7.3-1", "empty topic name")
-	ErrTopicNameInvalid = newErr(TopicNameInvalid, "MQTT-4.7.3-2", "topic name is not well-formed UTF-8 or holds U+0000")
+	ErrFilterEmpty    = newErr(TopicFilterInvalid, "MQTT-4.7.3-1", "empty topic filter")
+	ErrFilterHash     = newErr(TopicFilterInvalid, "MQTT-4.7.1-1", "'#' not alone as the last level of a topic filter")
+	ErrFilterPlus     = newErr(TopicFilterInvalid, "MQTT-4.7.1-2", "'+' not alone in its level of a topic filter")
+	ErrShareName      = newErr(TopicFilterInvalid, "MQTT-4.8.2-1", "empty shared subscription name")
+	ErrShareNameChars = newErr(TopicFilterInvalid, "MQTT-4.8.2-2", "shared subscription name holds '+' or '#'")
+	ErrShareFilter    = newErr(TopicFilterInvalid, "MQTT-4.8.2-2", "shared subscription without a topic filter")
+	ErrTopicTooLong   = newErr(TopicNameInvalid, "MQTT-4.7.3-3", "topic longer than 65535 bytes")
+	ErrFilterTooLong  = newErr(TopicFilterInvalid, "MQTT-4.7.3-3", "topic filter longer than 65535 bytes")
+	ErrTopicNameEmpty = newErr(TopicNameInvalid, "MQTT-4.7.3-1", "empty topic name")
 )

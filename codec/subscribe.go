@@ -50,10 +50,13 @@ func (s *Subscribe) decode(body []byte, version byte) error {
 		if err != nil {
 			return err
 		}
+		if version == Version31 {
+			opts &= 0x03 // 3.1 leaves the upper bits unused
+		}
 		sub.QoS = opts & 0x03
 		if version < Version5 {
-			if opts&^0x03 != 0 { // 3.1.1 MQTT-3.8.3-4
-				return ErrSubscribeOptions
+			if opts&^0x03 != 0 || sub.QoS == 3 {
+				return ErrSubscribeOptions311
 			}
 		} else {
 			if opts&0xC0 != 0 { // MQTT-3.8.3-5
@@ -65,12 +68,12 @@ func (s *Subscribe) decode(body []byte, version byte) error {
 			if sub.RetainHandling == 3 {
 				return ErrRetainHandling
 			}
+			if sub.QoS == 3 {
+				return ErrSubscribeQoS
+			}
 			if _, _, shared := SplitShared(sub.Filter); shared && sub.NoLocal {
 				return ErrSharedNoLocal
 			}
-		}
-		if sub.QoS == 3 {
-			return ErrSubscribeQoS
 		}
 		s.Subscriptions = append(s.Subscriptions, sub)
 	}

@@ -35,7 +35,8 @@ func ValidUTF8(b []byte) error {
 }
 
 // ValidateTopicName checks a topic name of a PUBLISH or a will: a valid UTF-8
-// string without '+' or '#' (MQTT-3.3.2-2, MQTT-4.7.3-2). An empty name is
+// string (MQTT-1.5.4-1, MQTT-4.7.3-2) without '+' or '#' (MQTT-3.3.2-2,
+// MQTT-4.7.0-1). An empty name is
 // checked by the caller: it is allowed in a 5.0 PUBLISH that carries a topic
 // alias, nowhere else.
 func ValidateTopicName(topic []byte) error {
@@ -82,8 +83,8 @@ func SplitShared(filter []byte) (group, topicFilter []byte, ok bool) {
 // protocol level version: non-empty (MQTT-4.7.3-1), valid UTF-8
 // (MQTT-1.5.4-1, -2), '#' only alone as the last level (MQTT-4.7.1-1), '+'
 // only alone in a level (MQTT-4.7.1-2). At level 5 a "$share/" filter must
-// have a share name without '/', '+' or '#' (MQTT-4.8.2-1) followed by '/' and
-// a valid filter (MQTT-4.8.2-2); before 5.0 "$share/" has no meaning and is an
+// have a non-empty share name (MQTT-4.8.2-1) without '+' or '#' (MQTT-4.8.2-2)
+// followed by '/' and a valid filter (MQTT-4.8.2-2); before 5.0 "$share/" has no meaning and is an
 // ordinary filter.
 func ValidateFilter(filter []byte, version byte) error {
 	if err := ValidUTF8(filter); err != nil {
@@ -91,10 +92,13 @@ func ValidateFilter(filter []byte, version byte) error {
 	}
 	if version >= Version5 {
 		if group, f, ok := SplitShared(filter); ok {
-			if len(group) == 0 || bytes.ContainsAny(group, "+#") {
+			if len(group) == 0 {
 				return ErrShareName
 			}
-			if f == nil {
+			if bytes.ContainsAny(group, "+#") {
+				return ErrShareNameChars
+			}
+			if len(f) == 0 {
 				return ErrShareFilter
 			}
 			filter = f
@@ -104,7 +108,7 @@ func ValidateFilter(filter []byte, version byte) error {
 		return ErrFilterEmpty
 	}
 	if len(filter) > 65535 {
-		return ErrTopicTooLong
+		return ErrFilterTooLong
 	}
 	levelStart := 0
 	for i, c := range filter {

@@ -47,7 +47,7 @@ func readVarint(b []byte) (v, n int, err error) {
 		v |= int(c&0x7f) << shift
 		if c < 0x80 {
 			if c == 0 && i > 0 {
-				return 0, 0, ErrMalformedVarint
+				return 0, 0, ErrVarintNotMinimal
 			}
 			return v, i + 1, nil
 		}
