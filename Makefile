@@ -11,7 +11,7 @@ FUZZ_TARGETS := ./codec:FuzzDecode31 ./codec:FuzzDecode311 ./codec:FuzzDecode5 \
 
 help:
 	@echo "make build        build $(BIN)"
-	@echo "make run          build and start a broker on 127.0.0.1:1883 with data in ./data"
+	@echo "make run          build and start a broker on 127.0.0.1:1883"
 	@echo "make test         vet, gofmt check, and every test with -race (what CI runs)"
 	@echo "make cover        per-package statement coverage"
 	@echo "make bench        benchmarks: codec micro-benchmarks and the side-by-side codec comparison"
@@ -21,8 +21,7 @@ build:
 	$(GO) build -o $(BIN) ./cmd/tern
 
 run: build
-	mkdir -p data
-	./$(BIN) serve --listen 127.0.0.1:1883 --data-dir ./data
+	./$(BIN) serve --listen 127.0.0.1:1883
 
 lint:
 	$(GO) vet $(PKGS)

@@ -11,7 +11,7 @@ const version = "0.1.0-dev"
 const usage = `usage: tern <command> [flags]
 
 commands:
-  serve     run the broker (arrives with the engine; see README "Status")
+  serve     run the broker (tern serve --help lists its flags)
   version   print the version
 `
 
@@ -24,8 +24,7 @@ func main() {
 	case "version", "--version", "-v":
 		fmt.Println("tern", version)
 	case "serve":
-		fmt.Fprintln(os.Stderr, "tern serve: the broker engine has not landed yet; this build contains the codec only (README, Status)")
-		os.Exit(1)
+		os.Exit(serve(os.Args[2:]))
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 	default:

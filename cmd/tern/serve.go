@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/tern-mqtt/tern/engine"
+)
+
+// serve parses the serve flags, runs the broker until SIGINT or SIGTERM and
+// returns the exit code.
+func serve(args []string) int {
+	fs := flag.NewFlagSet("tern serve", flag.ContinueOnError)
+	var (
+		o               engine.Options
+		topicAliasMax   uint
+		maxKeepAlive    uint
+		maxSessionExp   uint
+		retainAvailable bool
+		logLevel        string
+		logFormat       string
+		shutdownTimeout time.Duration
+	)
+	fs.StringVar(&o.Listen, "listen", "127.0.0.1:1883", "TCP address to accept MQTT connections on")
+	fs.IntVar(&o.EventLoops, "event-loops", runtime.NumCPU(), "number of event loops (default: one per core)")
+	fs.IntVar(&o.MaxConnections, "max-connections", 1_000_000, "maximum concurrent connections; more are closed on accept")
+	fs.IntVar(&o.MaxPacketSize, "max-packet-size", 1<<20, "largest packet accepted, in bytes (announced to 5.0 clients as Maximum Packet Size)")
+	fs.IntVar(&o.MaxInflight, "max-inflight", 1024, "Receive Maximum: QoS 1/2 messages in flight per direction per client (1-65535)")
+	fs.IntVar(&o.MaxQueuedMessages, "max-queued-messages", 1000, "messages queued per session while offline or over the in-flight window")
+	fs.IntVar(&o.MaxQueuedBytes, "max-queued-bytes", 64<<20, "bytes queued per session")
+	fs.UintVar(&maxSessionExp, "max-session-expiry", 0xFFFFFFFF, "cap on Session Expiry Interval in seconds (4294967295: no cap)")
+	fs.UintVar(&topicAliasMax, "topic-alias-max", 1024, "Topic Alias Maximum announced to 5.0 clients (0: no aliases)")
+	fs.UintVar(&maxKeepAlive, "max-keepalive", 65535, "largest keep-alive in seconds; 5.0 clients asking more, or 0, are told this as Server Keep Alive")
+	fs.IntVar(&o.MaxOutboundBytes, "max-outbound-bytes", 4<<20, "unsent bytes per connection before QoS 0 messages to it are dropped")
+	fs.DurationVar(&o.SlowConsumerAfter, "slow-consumer-timeout", 30*time.Second, "disconnect a client that stays over --max-outbound-bytes this long")
+	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 10*time.Second, "close sockets that send no CONNECT within this time")
+	fs.BoolVar(&retainAvailable, "retain-available", true, "support retained messages")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed for a clean shutdown on SIGINT/SIGTERM")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "tern serve: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	logger, err := newLogger(logLevel, logFormat)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tern serve:", err)
+		return 2
+	}
+	switch {
+	case topicAliasMax > 65535:
+		return usageErr("--topic-alias-max must be 0-65535")
+	case maxKeepAlive < 1 || maxKeepAlive > 65535:
+		return usageErr("--max-keepalive must be 1-65535")
+	case o.MaxInflight < 1 || o.MaxInflight > 65535:
+		return usageErr("--max-inflight must be 1-65535")
+	case maxSessionExp > 0xFFFFFFFF:
+		return usageErr("--max-session-expiry must fit 32 bits")
+	}
+	o.TopicAliasMax = uint16(topicAliasMax)
+	o.NoTopicAlias = topicAliasMax == 0
+	o.MaxKeepAlive = uint16(maxKeepAlive)
+	o.MaxSessionExpiry = uint32(maxSessionExp)
+	o.RetainAvailable = &retainAvailable
+	o.Logger = logger
+
+	srv := engine.New(o)
+	if err := srv.Start(); err != nil {
+		logger.Error("cannot start", "err", err)
+		return 1
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	got := <-sig
+	logger.Info("shutting down", "signal", got.String())
+	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := srv.Stop(ctx); err != nil {
+		logger.Error("shutdown", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func usageErr(msg string) int {
+	fmt.Fprintln(os.Stderr, "tern serve:", msg)
+	return 2
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("bad --log-level %q: %w", level, err)
+	}
+	ho := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, ho)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, ho)), nil
+	}
+	return nil, fmt.Errorf("bad --log-format %q: want text or json", format)
+}

@@ -1,0 +1,376 @@
+package engine
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/tern-mqtt/tern/codec"
+	"github.com/tern-mqtt/tern/sessions"
+)
+
+var connIDs atomic.Uint64
+
+// conn is one client connection. Everything but the fields documented as
+// shared is touched only by the connection's own event loop.
+type conn struct {
+	id     uint64
+	srv    *Server
+	gc     gnet.Conn
+	remote net.Addr
+	opened time.Time
+
+	dec       codec.Decoder
+	connected bool
+	version   byte
+	clientID  string
+	sess      *sessions.Session
+	keepAlive time.Duration // 0: no keep-alive
+
+	// Limits the client announced in its 5.0 CONNECT.
+	maxPacketOut  int    // Maximum Packet Size, 0 = the wire limit
+	aliasMaxOut   uint16 // Topic Alias Maximum
+	problemInfo   bool   // Request Problem Information
+	aliasesOut    map[string]uint16
+	aliasesIn     map[uint16][]byte
+	expiryAtStart uint32 // Session Expiry Interval of the CONNECT, for the DISCONNECT rule
+
+	gracefulClose  bool            // DISCONNECT received without will
+	closeReason    codec.ReasonCode // why the server closes, for the log and the will
+	closeErr       error
+
+	// wbuf collects control packets and delivery headers of one batch; cuts
+	// record where a shared payload goes between them.
+	wbuf []byte
+	cuts []cut
+	iov  [][]byte
+	sent []sessions.Delivery // deliveries in this batch, released after the write
+
+	// Shared with other goroutines.
+	session     atomic.Pointer[connSession] // set once CONNECT is accepted
+	lastRecv    atomic.Int64 // unix nanoseconds of the last packet received
+	overSince   atomic.Int64 // unix nanoseconds since the outbound bytes are over the bound; 0 when under
+	outBytes    atomic.Int64 // unsent bytes: queued deliveries plus gnet's outbound buffer
+	kicked      atomic.Uint32 // reason code+1 of a pending server-side close
+	closed      atomic.Bool
+	sessMoved   atomic.Bool // the session was taken over by a newer connection
+	outMu       sync.Mutex
+	outq        []sessions.Delivery
+	spare       []sessions.Delivery
+	wakePending bool
+}
+
+// connSession is what other goroutines may read of a connected connection.
+type connSession struct {
+	clientID  string
+	keepAlive time.Duration
+}
+
+func (c *conn) connectedShared() bool { return c.session.Load() != nil }
+
+func (c *conn) keepAliveShared() time.Duration {
+	if cs := c.session.Load(); cs != nil {
+		return cs.keepAlive
+	}
+	return 0
+}
+
+func (c *conn) clientIDShared() string {
+	if cs := c.session.Load(); cs != nil {
+		return cs.clientID
+	}
+	return ""
+}
+
+type cut struct {
+	at      int // offset in wbuf after which payload is written
+	payload []byte
+}
+
+// push hands a delivery to the connection from any goroutine; the
+// connection's loop writes it on its next wake. One wake is requested per
+// batch. The delivery's message reference passes to the connection.
+func (c *conn) push(d sessions.Delivery) {
+	c.outMu.Lock()
+	c.outq = append(c.outq, d)
+	wake := !c.wakePending
+	c.wakePending = true
+	c.outMu.Unlock()
+	c.outBytes.Add(int64(d.Msg.Size() + 16))
+	if wake {
+		if err := c.gc.Wake(nil); err != nil {
+			c.outMu.Lock()
+			c.wakePending = false
+			c.outMu.Unlock()
+		}
+	}
+}
+
+// overBound reports whether the connection has more unsent bytes than
+// MaxOutboundBytes.
+func (c *conn) overBound() bool { return c.outBytes.Load() > int64(c.srv.opts.MaxOutboundBytes) }
+
+// kick asks the connection's loop to close it, sending a 5.0 client a
+// DISCONNECT with reason. Safe from any goroutine; the first reason wins.
+func (c *conn) kick(reason codec.ReasonCode) {
+	if c.kicked.CompareAndSwap(0, uint32(reason)+1) {
+		_ = c.gc.Wake(nil)
+	}
+}
+
+// handler adapts gnet's callbacks to connections.
+type handler struct {
+	gnet.BuiltinEventEngine
+	s *Server
+}
+
+var packetPool = sync.Pool{New: func() any { return new(codec.Packet) }}
+
+func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	s := h.s
+	if s.stopping.Load() {
+		return nil, gnet.Close
+	}
+	c := &conn{id: connIDs.Add(1), srv: s, gc: gc, remote: gc.RemoteAddr(), opened: time.Now()}
+	c.dec.MaxPacketSize = s.opts.MaxPacketSize
+	c.lastRecv.Store(c.opened.UnixNano())
+	gc.SetContext(c)
+	s.nconns.Add(1)
+	s.conns.add(c)
+	return nil, gnet.None
+}
+
+func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok {
+		return gnet.Close
+	}
+	if r := c.kicked.Load(); r != 0 {
+		c.closeReason = codec.ReasonCode(r - 1)
+		c.sendDisconnect(c.closeReason)
+		c.flush()
+		return gnet.Close
+	}
+	action := gnet.None
+	if n := gc.InboundBuffered(); n > 0 {
+		buf, _ := gc.Peek(-1)
+		used, err := c.readPackets(buf)
+		_, _ = gc.Discard(used)
+		if err != nil {
+			c.closeErr = err
+			action = gnet.Close
+		}
+	}
+	if action == gnet.None && c.connected {
+		c.drainSession()
+	}
+	c.flush()
+	return action
+}
+
+// readPackets decodes and handles every whole packet in buf and returns the
+// bytes used. A non-nil error closes the connection (after whatever the
+// handlers queued, such as a DISCONNECT or CONNACK, is written).
+func (c *conn) readPackets(buf []byte) (int, error) {
+	p := packetPool.Get().(*codec.Packet)
+	defer packetPool.Put(p)
+	used := 0
+	for used < len(buf) {
+		n, err := c.dec.Decode(buf[used:], p)
+		if errors.Is(err, codec.ErrNeedMore) {
+			break
+		}
+		if err != nil {
+			return used, c.protocolFailure(p, err)
+		}
+		used += n
+		c.lastRecv.Store(time.Now().UnixNano())
+		c.srv.stats.received.Add(1)
+		if err := c.handle(p); err != nil {
+			return used, err
+		}
+	}
+	return used, nil
+}
+
+// protocolFailure answers a packet that could not be decoded: a CONNACK
+// refusal for a bad CONNECT, a DISCONNECT with the reason code for a 5.0
+// client, nothing for 3.1.1 (the spec says close), and a log line.
+func (c *conn) protocolFailure(p *codec.Packet, err error) error {
+	reason := codec.ReasonOf(err)
+	c.closeReason = reason
+	if !c.connected {
+		if p.Type == codec.CONNECT || errors.Is(err, codec.ErrProtocolName) || errors.Is(err, codec.ErrProtocolVersion) {
+			c.refuseConnect(p.Connect.ProtocolVersion, reason)
+		}
+	} else {
+		c.sendDisconnect(reason)
+	}
+	c.srv.log.Info("closing connection: bad packet", "remote", c.remote.String(), "client_id", c.clientID,
+		"reason", reason.String(), "err", err.Error())
+	return err
+}
+
+func (c *conn) handle(p *codec.Packet) error {
+	if !c.connected {
+		if p.Type != codec.CONNECT { // MQTT-3.1.0-1
+			c.srv.log.Info("closing connection: first packet is not CONNECT", "remote", c.remote.String(), "type", p.Type.String())
+			c.closeReason = codec.ProtocolError
+			return errProtocol
+		}
+		return c.handleConnect(&p.Connect)
+	}
+	switch p.Type {
+	case codec.PUBLISH:
+		return c.handlePublish(&p.Publish)
+	case codec.PUBACK, codec.PUBREC, codec.PUBREL, codec.PUBCOMP:
+		return c.handleAck(&p.Ack)
+	case codec.SUBSCRIBE:
+		return c.handleSubscribe(&p.Subscribe)
+	case codec.UNSUBSCRIBE:
+		return c.handleUnsubscribe(&p.Unsubscribe)
+	case codec.PINGREQ:
+		c.wbuf = codec.AppendPingresp(c.wbuf)
+		return nil
+	case codec.DISCONNECT:
+		return c.handleDisconnect(&p.Disconnect)
+	case codec.CONNECT: // MQTT-3.1.0-2
+		return c.fail(codec.ProtocolError, "second CONNECT")
+	case codec.AUTH:
+		return c.fail(codec.ProtocolError, "AUTH without enhanced authentication")
+	}
+	// CONNACK, SUBACK, UNSUBACK, PINGRESP are sent by servers only.
+	return c.fail(codec.ProtocolError, "packet a client must not send: "+p.Type.String())
+}
+
+var (
+	errProtocol   = errors.New("engine: protocol violation")
+	errDisconnect = errors.New("engine: client disconnected")
+)
+
+// fail closes the connection for a protocol violation found after decoding:
+// DISCONNECT with reason to a 5.0 client, and a log line.
+func (c *conn) fail(reason codec.ReasonCode, why string) error {
+	c.closeReason = reason
+	c.sendDisconnect(reason)
+	c.srv.log.Info("closing connection: protocol violation", "remote", c.remote.String(), "client_id", c.clientID,
+		"reason", reason.String(), "detail", why)
+	return errProtocol
+}
+
+// sendDisconnect queues a server DISCONNECT for a connected 5.0 client;
+// earlier levels have no server DISCONNECT.
+func (c *conn) sendDisconnect(reason codec.ReasonCode) {
+	if !c.connected || c.version < codec.Version5 {
+		return
+	}
+	d := codec.Disconnect{ReasonCode: reason}
+	c.wbuf, _ = d.Append(c.wbuf, c.version)
+}
+
+// flush writes everything the batch collected with one writev, and takes the
+// deliveries other loops queued for this connection.
+func (c *conn) flush() {
+	c.outMu.Lock()
+	batch := c.outq
+	c.outq = c.spare[:0]
+	c.wakePending = false
+	c.outMu.Unlock()
+	for i := range batch {
+		c.appendDelivery(&batch[i])
+	}
+	c.spare = batch[:0]
+	if len(c.wbuf) == 0 && len(c.cuts) == 0 {
+		c.updateOutbound()
+		return
+	}
+	c.iov = c.iov[:0]
+	start := 0
+	for _, ct := range c.cuts {
+		if ct.at > start {
+			c.iov = append(c.iov, c.wbuf[start:ct.at])
+		}
+		c.iov = append(c.iov, ct.payload)
+		start = ct.at
+	}
+	if start < len(c.wbuf) {
+		c.iov = append(c.iov, c.wbuf[start:])
+	}
+	if len(c.iov) == 1 {
+		_, _ = c.gc.Write(c.iov[0])
+	} else {
+		_, _ = c.gc.Writev(c.iov)
+	}
+	// gnet copied whatever the socket did not take: the payloads can go.
+	for i := range c.sent {
+		c.sent[i].Msg.Release()
+		c.sent[i] = sessions.Delivery{}
+	}
+	clear(c.iov)
+	clear(c.cuts)
+	c.sent, c.cuts, c.wbuf = c.sent[:0], c.cuts[:0], c.wbuf[:0]
+	if cap(c.wbuf) > 1<<20 { // do not keep a huge buffer after a burst
+		c.wbuf = nil
+	}
+	c.updateOutbound()
+}
+
+// updateOutbound records how many bytes wait in gnet's outbound buffer, for
+// the back-pressure decisions of other loops.
+func (c *conn) updateOutbound() {
+	c.outMu.Lock()
+	queued := 0
+	for i := range c.outq {
+		queued += c.outq[i].Msg.Size() + 16
+	}
+	c.outMu.Unlock()
+	n := int64(c.gc.OutboundBuffered() + queued)
+	c.outBytes.Store(n)
+	if n > int64(c.srv.opts.MaxOutboundBytes) {
+		if c.overSince.Load() == 0 {
+			c.overSince.Store(time.Now().UnixNano())
+		}
+	} else {
+		c.overSince.Store(0)
+	}
+}
+
+func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok {
+		return gnet.None
+	}
+	c.closed.Store(true)
+	s := h.s
+	s.conns.remove(c)
+	s.nconns.Add(-1)
+	c.outMu.Lock()
+	for i := range c.outq {
+		c.outq[i].Msg.Release()
+	}
+	c.outq = nil
+	c.outMu.Unlock()
+	for i := range c.sent {
+		c.sent[i].Msg.Release()
+	}
+	c.sent = nil
+	if c.connected {
+		s.detach(c)
+	}
+	reason := c.closeReason.String()
+	if c.gracefulClose {
+		reason = "client disconnected"
+	} else if c.closeErr == nil && c.closeReason == 0 {
+		reason = "connection lost"
+		if err != nil {
+			reason = "connection lost: " + err.Error()
+		}
+	}
+	s.log.Info("connection closed", "client_id", c.clientID, "remote", c.remote.String(),
+		"protocol", c.version, "reason", reason, "duration", time.Since(c.opened).Round(time.Millisecond).String())
+	return gnet.None
+}

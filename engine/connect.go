@@ -1,0 +1,205 @@
+package engine
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+
+	"github.com/tern-mqtt/tern/codec"
+	"github.com/tern-mqtt/tern/message"
+	"github.com/tern-mqtt/tern/sessions"
+)
+
+// refuseConnect answers a CONNECT that cannot be accepted, in the format of
+// the level it announced (3.1.1 format for a level we do not know,
+// MQTT-3.1.2-2), then the connection closes (MQTT-3.2.2-5).
+func (c *conn) refuseConnect(level byte, reason codec.ReasonCode) {
+	ack := codec.Connack{ReasonCode: reason}
+	v := level
+	if v != codec.Version31 && v != codec.Version5 {
+		v = codec.Version311
+	}
+	if v < codec.Version5 && codec.ConnackReturnCode(reason) == codec.ConnRefusedServerUnavailable &&
+		reason != codec.ServerUnavailable && reason != codec.ServerBusy && reason != codec.ServerShuttingDown {
+		// 3.1.1 has no code for malformed or protocol errors: close without
+		// CONNACK (MQTT-3.2.2-6 of 3.1.1 allows it).
+		return
+	}
+	c.wbuf, _ = ack.Append(c.wbuf, v)
+	c.closeReason = reason
+}
+
+func (c *conn) handleConnect(p *codec.Connect) error {
+	s := c.srv
+	o := &s.opts
+	c.version = p.ProtocolVersion
+	v5 := c.version >= codec.Version5
+
+	clientID := string(p.ClientID)
+	assigned := false
+	if clientID == "" {
+		switch {
+		case c.version == codec.Version31, c.version == codec.Version311 && !p.CleanStart: // MQTT-3.1.3-8 (3.1.1)
+			c.refuseConnect(c.version, codec.ClientIdentifierNotValid)
+			return errProtocol
+		}
+		clientID = newClientID()
+		assigned = true // MQTT-3.1.3-6, -7
+	}
+	if p.Props.Has(codec.PropAuthMethod) { // enhanced authentication is not offered on this listener
+		c.refuseConnect(c.version, codec.BadAuthenticationMethod)
+		return errProtocol
+	}
+	if p.Will && p.WillRetain && !*o.RetainAvailable { // MQTT-3.2.2-14
+		c.refuseConnect(c.version, codec.RetainNotSupported)
+		return errProtocol
+	}
+	if o.Authenticate != nil {
+		info := ConnectInfo{ClientID: clientID, Username: p.Username, Password: p.Password,
+			HasUsername: p.UsernameFlag, HasPassword: p.PasswordFlag, Remote: c.remote,
+			ProtocolLevel: c.version, AuthMethod: p.Props.AuthMethod, AuthData: p.Props.AuthData}
+		if r := o.Authenticate(&info); r != codec.Success {
+			c.refuseConnect(c.version, r)
+			c.srv.log.Info("connection refused", "client_id", clientID, "remote", c.remote.String(), "reason", r.String())
+			return errProtocol
+		}
+	}
+
+	// Session Expiry Interval: 5.0 from the property, 3.1.1 persistent
+	// sessions never expire unless capped.
+	var expiry uint32
+	switch {
+	case v5:
+		expiry = p.Props.SessionExpiry
+	case !p.CleanStart:
+		expiry = 0xFFFFFFFF
+	}
+	expiryCapped := expiry > o.MaxSessionExpiry
+	if expiryCapped {
+		expiry = o.MaxSessionExpiry
+	}
+	c.expiryAtStart = expiry
+
+	c.clientID = clientID
+	c.connected = true
+	c.keepAlive = time.Duration(p.KeepAlive) * time.Second
+	serverKeepAlive := false
+	if v5 && o.MaxKeepAlive < 65535 && (p.KeepAlive == 0 || p.KeepAlive > o.MaxKeepAlive) {
+		c.keepAlive = time.Duration(o.MaxKeepAlive) * time.Second
+		serverKeepAlive = true
+	}
+	if v5 {
+		c.maxPacketOut = int(p.Props.MaximumPacketSize)
+		c.aliasMaxOut = p.Props.TopicAliasMaximum
+		c.problemInfo = !p.Props.Has(codec.PropRequestProblemInfo) || p.Props.RequestProblemInfo == 1
+	}
+	recvMax := o.MaxInflight
+	if v5 && p.Props.Has(codec.PropReceiveMaximum) {
+		recvMax = min(recvMax, int(p.Props.ReceiveMaximum))
+	}
+
+	var will *sessions.Will
+	if p.Will {
+		var wp *codec.Properties
+		if v5 {
+			wp = &p.WillProps
+		}
+		m := message.New(p.WillTopic, p.WillPayload, wp, p.WillQoS, p.WillRetain, 0, time.Now())
+		will = &sessions.Will{Msg: m, Delay: p.WillProps.WillDelay}
+	}
+
+	sess, present, old := s.acquireSession(clientID, p.CleanStart)
+	if old != nil {
+		s.endSession(old, "clean start")
+	}
+	sess.Lock()
+	if sess.Timer != nil { // a returning client cancels a delayed will and the expiry (MQTT-3.1.3-9)
+		sess.Timer.Stop()
+		sess.Timer = nil
+	}
+	prevWill := sess.Will
+	sess.Will = will
+	sess.Expiry = expiry
+	sess.Version = c.version
+	prev := sess.Attach(c, recvMax)
+	sess.Unlock()
+	c.sess = sess
+	if prevWill != nil {
+		// The previous connection's will: a taken-over connection closed by
+		// the server publishes it unless it was delayed (MQTT-3.1.3-9); a
+		// delayed one is cancelled by this new connection.
+		if prev != nil && prevWill.Delay == 0 {
+			s.publishWill(prevWill.Msg)
+		} else {
+			prevWill.Msg.Release()
+		}
+	}
+	if pc, ok := prev.(*conn); ok && pc != c {
+		pc.takenOver()
+		pc.kick(codec.SessionTakenOver) // MQTT-3.1.4-3
+	}
+
+	ack := codec.Connack{SessionPresent: present}
+	if v5 {
+		pr := &ack.Props
+		pr.SetReceiveMaximum(uint16(o.MaxInflight))
+		pr.SetMaximumPacketSize(uint32(o.MaxPacketSize))
+		pr.SetTopicAliasMaximum(o.TopicAliasMax)
+		if !*o.RetainAvailable {
+			pr.SetRetainAvailable(0)
+		}
+		if assigned {
+			pr.SetAssignedClientID([]byte(clientID))
+		}
+		if serverKeepAlive {
+			pr.SetServerKeepAlive(o.MaxKeepAlive)
+		}
+		if expiryCapped {
+			pr.SetSessionExpiry(expiry)
+		}
+	}
+	c.wbuf, _ = ack.Append(c.wbuf, c.version)
+	c.session.Store(&connSession{clientID: clientID, keepAlive: c.keepAlive})
+	s.log.Debug("client connected", "client_id", clientID, "remote", c.remote.String(), "protocol", c.version,
+		"clean_start", p.CleanStart, "session_present", present, "keep_alive", p.KeepAlive)
+	c.resend()
+	return nil
+}
+
+// takenOver marks a connection whose session moved to a new connection, so
+// that closing it does not touch the session.
+func (c *conn) takenOver() {
+	c.sessMoved.Store(true)
+}
+
+// newClientID makes a unique client identifier for a client that sent none.
+func newClientID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return "tern-" + hex.EncodeToString(b[:])
+}
+
+func (s *Server) acquireSession(id string, fresh bool) (sess *sessions.Session, present bool, old *sessions.Session) {
+	return s.sessions.Acquire(id, fresh)
+}
+
+// resend sends, after CONNACK of a resumed session, the in-flight outbound
+// messages again: PUBLISH with DUP for unacknowledged ones, PUBREL for QoS 2
+// ones already received (MQTT-4.4.0-1), in their original order.
+func (c *conn) resend() {
+	sess := c.sess
+	sess.Lock()
+	infl := sess.InflightInOrder()
+	for _, in := range infl {
+		if in.Released {
+			a := codec.Ack{Type: codec.PUBREL, PacketID: in.PacketID}
+			c.wbuf, _ = a.Append(c.wbuf, c.version)
+			continue
+		}
+		d := in.Delivery
+		d.Dup = true
+		d.Msg.Ref()
+		c.appendDelivery(&d)
+	}
+	sess.Unlock()
+}

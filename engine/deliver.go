@@ -1,0 +1,345 @@
+package engine
+
+import (
+	"time"
+
+	"github.com/tern-mqtt/tern/codec"
+	"github.com/tern-mqtt/tern/message"
+	"github.com/tern-mqtt/tern/sessions"
+)
+
+// route delivers m to every matching subscription: once per subscriber with
+// the highest granted QoS and every matching subscription identifier
+// (MQTT-3.3.4-2, -3, -4), and to one member of each matching shared group. It
+// returns how many sessions took the message and whether any refused it.
+// The caller keeps its reference to m.
+func (s *Server) route(m *message.Message, now int64) (matched int, refused bool) {
+	res := s.router.Match(m.Topic)
+	subs := res.Subs
+	for i := 0; i < len(subs); {
+		sess := subs[i].Key
+		j := i
+		var qos byte
+		var ids []uint32
+		retain, any := false, false
+		for ; j < len(subs) && subs[j].Key == sess; j++ {
+			sub := &subs[j]
+			if sub.NoLocal && m.Origin == sess.Seq { // MQTT-3.8.3-3
+				continue
+			}
+			any = true
+			qos = max(qos, sub.QoS)
+			retain = retain || sub.RetainAsPublished
+			if sub.SubID != 0 {
+				ids = append(ids, sub.SubID)
+			}
+		}
+		i = j
+		if !any {
+			continue
+		}
+		// RETAIN is kept only for Retain As Published (MQTT-3.3.1-12, -13).
+		if s.deliverTo(sess, m, min(qos, m.QoS), retain && m.Retain, ids, now) {
+			matched++
+		} else {
+			refused = true
+		}
+	}
+	for _, g := range res.Shared {
+		sub, ok := g.Pick(online)
+		if !ok {
+			continue
+		}
+		var ids []uint32
+		if sub.SubID != 0 {
+			ids = []uint32{sub.SubID}
+		}
+		if s.deliverTo(sub.Key, m, min(sub.QoS, m.QoS), sub.RetainAsPublished && m.Retain, ids, now) {
+			matched++
+		} else {
+			refused = true
+		}
+	}
+	return matched, refused
+}
+
+// online reports whether a session has a connection; shared groups prefer
+// online members.
+func online(sess *sessions.Session) bool {
+	sess.Lock()
+	defer sess.Unlock()
+	return sess.Owner() != nil
+}
+
+// deliverTo offers m to one session. Online, with room, it goes straight to
+// the connection's outbound queue; otherwise the session queues it (QoS 0
+// over the outbound bound is dropped, DESIGN invariant 5). It returns false
+// when the message was dropped or refused.
+func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte, retain bool, ids []uint32, now int64) bool {
+	sess.Lock()
+	c, _ := sess.Owner().(*conn)
+	if c != nil && qos == 0 && c.overBound() {
+		sess.Unlock()
+		s.stats.droppedQoS0.Add(1)
+		return false
+	}
+	d, send, drop := sess.Offer(sessions.Delivery{Msg: m.Ref(), QoS: qos, Retain: retain, SubIDs: ids}, now, c == nil || !c.overBound())
+	if send {
+		if d.QoS > 0 {
+			d.Msg.Ref() // one for the in-flight window, one for the write
+		}
+		c.push(d)
+	}
+	sess.Unlock()
+	switch drop {
+	case sessions.Accepted:
+		return true
+	case sessions.RefusedQueueFull:
+		s.stats.refused.Add(1)
+	case sessions.DroppedExpired:
+		s.stats.expired.Add(1)
+	default:
+		s.stats.droppedQoS0.Add(1)
+	}
+	return false
+}
+
+// drainSession moves queued deliveries into this batch while the in-flight
+// window and the outbound bound allow. Runs on the connection's loop.
+func (c *conn) drainSession() {
+	sess := c.sess
+	if sess == nil || c.overBound() {
+		return
+	}
+	now := time.Now().UnixNano()
+	sess.Lock()
+	defer sess.Unlock()
+	if sess.Owner() != c {
+		return
+	}
+	for budget := 1024; budget > 0; budget-- {
+		d, ok, expired := sess.Next(now)
+		c.srv.stats.expired.Add(int64(expired))
+		if !ok {
+			return
+		}
+		if d.QoS > 0 {
+			d.Msg.Ref()
+		}
+		c.appendDelivery(&d)
+	}
+	_ = c.gc.Wake(nil) // more is queued: continue on the next turn of the loop
+}
+
+// appendDelivery encodes the PUBLISH header of d for this connection into the
+// batch and schedules its payload after it; the payload is written from the
+// message's shared buffer (DESIGN invariant 7). The batch takes over d's
+// message reference.
+func (c *conn) appendDelivery(d *sessions.Delivery) {
+	m := d.Msg
+	now := time.Now().UnixNano()
+	if m.Expired(now) { // expired messages are never sent (MQTT-3.3.2-5)
+		c.srv.stats.expired.Add(1)
+		c.completeUnsent(d)
+		m.Release()
+		return
+	}
+	h := codec.PublishHeader{Dup: d.Dup, QoS: d.QoS, Retain: d.Retain, Topic: m.Topic, PacketID: d.PacketID,
+		PayloadLen: len(m.Payload)}
+	if c.version >= codec.Version5 {
+		h.MessageExpiry, h.HasExpiry = m.RemainingExpiry(now) // MQTT-3.3.2-6
+		h.SubIDs = d.SubIDs
+		h.RawProps = m.Props
+		if c.aliasMaxOut > 0 {
+			c.outboundAlias(&h)
+		}
+		if c.maxPacketOut > 0 && h.Size(c.version) > c.maxPacketOut {
+			// Too large for the client: discarded as if sent (MQTT-3.1.2-25).
+			c.srv.stats.droppedQoS0.Add(1)
+			c.completeUnsent(d)
+			m.Release()
+			return
+		}
+	}
+	var err error
+	if c.wbuf, err = h.Append(c.wbuf, c.version); err != nil {
+		c.completeUnsent(d)
+		m.Release()
+		return
+	}
+	c.cuts = append(c.cuts, cut{at: len(c.wbuf), payload: m.Payload})
+	c.sent = append(c.sent, *d)
+	c.srv.stats.sent.Add(1)
+}
+
+// outboundAlias uses or assigns a topic alias towards the client, within the
+// Topic Alias Maximum it announced (MQTT-3.3.2-10). Aliases are assigned to
+// the first topics seen and kept for the connection.
+func (c *conn) outboundAlias(h *codec.PublishHeader) {
+	if a, ok := c.aliasesOut[string(h.Topic)]; ok {
+		h.TopicAlias = a
+		h.Topic = nil
+		return
+	}
+	if len(c.aliasesOut) >= int(c.aliasMaxOut) {
+		return
+	}
+	if c.aliasesOut == nil {
+		c.aliasesOut = make(map[string]uint16)
+	}
+	a := uint16(len(c.aliasesOut) + 1)
+	c.aliasesOut[string(h.Topic)] = a
+	h.TopicAlias = a
+}
+
+// completeUnsent ends the in-flight state of a delivery that will never be
+// sent, so that it does not block the window.
+func (c *conn) completeUnsent(d *sessions.Delivery) {
+	if d.QoS == 0 || c.sess == nil {
+		return
+	}
+	c.sess.Lock()
+	if d.QoS == 1 {
+		c.sess.Ack(d.PacketID, 'a')
+	} else {
+		c.sess.Ack(d.PacketID, 'r')
+		c.sess.Ack(d.PacketID, 'c')
+	}
+	c.sess.Unlock()
+}
+
+// detach runs when a connected client's connection closes: the session goes
+// offline, its will is published now or after its delay, and a session with
+// expiry 0 ends while one with an expiry gets a timer.
+func (s *Server) detach(c *conn) {
+	sess := c.sess
+	sess.Lock()
+	if c.sessMoved.Load() || !sess.Detach(c) {
+		sess.Unlock() // taken over: the session lives on with the new connection
+		return
+	}
+	will := sess.Will
+	sess.Will = nil
+	expiry := sess.Expiry
+	if will != nil && will.Delay > 0 && expiry > 0 {
+		// Published when the delay or the session ends, whichever is first
+		// (MQTT-3.1.3-9); a returning client cancels it.
+		sess.Will = will
+		delay := min(time.Duration(will.Delay)*time.Second, expiryDuration(expiry))
+		sess.Timer = time.AfterFunc(delay, func() { s.fireWill(sess) })
+		will = nil
+	} else if expiry != 0 && expiry != 0xFFFFFFFF {
+		sess.Timer = time.AfterFunc(expiryDuration(expiry), func() { s.expireSession(sess) })
+	}
+	sess.Unlock()
+	if will != nil && !c.gracefulClose {
+		s.publishWill(will.Msg)
+	} else if will != nil {
+		will.Msg.Release()
+	}
+	if expiry == 0 {
+		s.endSession(sess, "session expiry 0")
+	}
+}
+
+func expiryDuration(expiry uint32) time.Duration { return time.Duration(expiry) * time.Second }
+
+// fireWill publishes a delayed will whose client did not return in time, then
+// arms the session's expiry.
+func (s *Server) fireWill(sess *sessions.Session) {
+	sess.Lock()
+	if sess.Owner() != nil || sess.Ended() {
+		sess.Unlock()
+		return
+	}
+	will := sess.Will
+	sess.Will = nil
+	expiry := sess.Expiry
+	sess.Timer = nil
+	if expiry != 0xFFFFFFFF {
+		sess.Timer = time.AfterFunc(expiryDuration(expiry), func() { s.expireSession(sess) })
+	}
+	sess.Unlock()
+	if will != nil {
+		s.publishWill(will.Msg)
+	}
+}
+
+func (s *Server) expireSession(sess *sessions.Session) {
+	sess.Lock()
+	offline := sess.Owner() == nil
+	sess.Unlock()
+	if offline {
+		s.endSession(sess, "session expired")
+	}
+}
+
+// endSession removes a session: its subscriptions leave the router, a pending
+// will is published (the session ended before the delay), and everything it
+// held is released.
+func (s *Server) endSession(sess *sessions.Session, why string) {
+	s.sessions.Remove(sess)
+	sess.Lock()
+	if sess.Timer != nil {
+		sess.Timer.Stop()
+		sess.Timer = nil
+	}
+	filters := make([]string, 0, len(sess.Subs()))
+	for f := range sess.Subs() {
+		filters = append(filters, f)
+	}
+	will := sess.Will
+	sess.Will = nil
+	sess.Clear()
+	sess.Unlock()
+	for _, f := range filters {
+		s.router.Unsubscribe(f, sess)
+	}
+	if will != nil {
+		s.publishWill(will.Msg)
+	}
+	s.log.Debug("session ended", "client_id", sess.ID, "why", why)
+}
+
+// publishWill publishes a will message (retained if it asks) and releases it.
+func (s *Server) publishWill(m *message.Message) {
+	now := time.Now()
+	if m.Retain {
+		s.storeRetained(m)
+	}
+	s.route(m, now.UnixNano())
+	m.Release()
+}
+
+// housekeeping closes connections whose keep-alive lapsed (1.5 times the
+// interval, MQTT-3.1.2-24), sockets that sent no CONNECT in time, and slow
+// consumers that stayed over the outbound bound.
+func (s *Server) housekeeping() {
+	defer s.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-t.C:
+		}
+		now := time.Now().UnixNano()
+		s.conns.each(func(c *conn) {
+			if c.closed.Load() || c.kicked.Load() != 0 {
+				return
+			}
+			idle := time.Duration(now - c.lastRecv.Load())
+			switch {
+			case !c.connectedShared() && idle > s.opts.ConnectTimeout:
+				s.log.Info("closing connection: no CONNECT in time", "remote", c.remote.String())
+				c.kick(codec.KeepAliveTimeout)
+			case c.connectedShared() && c.keepAliveShared() > 0 && idle > c.keepAliveShared()*3/2:
+				c.kick(codec.KeepAliveTimeout)
+			case c.overSince.Load() != 0 && time.Duration(now-c.overSince.Load()) > s.opts.SlowConsumerAfter:
+				s.log.Warn("disconnecting slow consumer", "client_id", c.clientIDShared(), "remote", c.remote.String())
+				c.kick(codec.QuotaExceeded)
+			}
+		})
+	}
+}

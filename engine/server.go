@@ -1,0 +1,309 @@
+// Package engine is the broker's network side: listeners, the per-connection
+// MQTT state machine, packet handlers, delivery to subscribers, keep-alive,
+// limits and back-pressure. TCP connections are served by gnet event loops,
+// one per core by default, with no goroutine per connection.
+//
+// Lock order: a session's lock is taken before a connection's outbound queue
+// lock (conn.outMu); neither is held across I/O.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/tern-mqtt/tern/codec"
+	"github.com/tern-mqtt/tern/message"
+	"github.com/tern-mqtt/tern/router"
+	"github.com/tern-mqtt/tern/sessions"
+)
+
+// Options configures a Server. Zero fields take the defaults documented on
+// each field; EnsureDefaults fills them.
+type Options struct {
+	Listen            string        // TCP address; default "127.0.0.1:1883"
+	EventLoops        int           // gnet event loops; default one per core
+	MaxConnections    int           // concurrent connections; default 1,000,000
+	MaxPacketSize     int           // largest packet accepted, in bytes; default 1 MiB; 0..MaxPacketSize of the wire
+	MaxInflight       int           // Receive Maximum announced, and the cap on the outbound window; default 1024
+	MaxQueuedMessages int           // per session queue length; default 1000
+	MaxQueuedBytes    int           // per session queue bytes; default 64 MiB
+	MaxSessionExpiry  uint32        // cap on Session Expiry Interval, seconds; default 0xFFFFFFFF (no cap)
+	TopicAliasMax     uint16        // Topic Alias Maximum announced to 5.0 clients; default 1024; negative not possible, set NoTopicAlias
+	NoTopicAlias      bool          // announce no topic aliases (Topic Alias Maximum 0)
+	MaxKeepAlive      uint16        // 5.0 clients asking more (or 0) get this as Server Keep Alive; default 65535
+	MaxOutboundBytes  int           // per connection unsent bytes before QoS 0 is dropped; default 4 MiB
+	SlowConsumerAfter time.Duration // a connection over MaxOutboundBytes this long is disconnected; default 30 s
+	ConnectTimeout    time.Duration // a socket that sends no CONNECT in this time is closed; default 10 s
+	RetainAvailable   *bool         // whether retained messages are supported; default true
+	Logger            *slog.Logger  // default slog.Default()
+
+	// Authenticate decides a CONNECT; nil accepts every client. It returns
+	// Success or the CONNACK reason code to refuse with. It runs on an event
+	// loop and must not block.
+	Authenticate func(c *ConnectInfo) codec.ReasonCode
+}
+
+// ConnectInfo is what an Authenticate hook sees of a CONNECT. Byte slices are
+// valid only during the call.
+type ConnectInfo struct {
+	ClientID       string
+	Username       []byte
+	Password       []byte
+	HasUsername    bool
+	HasPassword    bool
+	Remote         net.Addr
+	ProtocolLevel  byte
+	AuthMethod     []byte
+	AuthData       []byte
+	ListenerSecure bool
+}
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:1883"
+	}
+	if o.EventLoops <= 0 {
+		o.EventLoops = runtime.NumCPU()
+	}
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = 1_000_000
+	}
+	if o.MaxPacketSize <= 0 || o.MaxPacketSize > codec.MaxPacketSize {
+		o.MaxPacketSize = 1 << 20
+	}
+	if o.MaxInflight <= 0 || o.MaxInflight > 65535 {
+		o.MaxInflight = 1024
+	}
+	if o.MaxQueuedMessages <= 0 {
+		o.MaxQueuedMessages = 1000
+	}
+	if o.MaxQueuedBytes <= 0 {
+		o.MaxQueuedBytes = 64 << 20
+	}
+	if o.MaxSessionExpiry == 0 {
+		o.MaxSessionExpiry = 0xFFFFFFFF
+	}
+	if o.TopicAliasMax == 0 && !o.NoTopicAlias {
+		o.TopicAliasMax = 1024
+	}
+	if o.NoTopicAlias {
+		o.TopicAliasMax = 0
+	}
+	if o.MaxKeepAlive == 0 {
+		o.MaxKeepAlive = 65535
+	}
+	if o.MaxOutboundBytes <= 0 {
+		o.MaxOutboundBytes = 4 << 20
+	}
+	if o.SlowConsumerAfter <= 0 {
+		o.SlowConsumerAfter = 30 * time.Second
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.RetainAvailable == nil {
+		t := true
+		o.RetainAvailable = &t
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+// Server is one broker node.
+type Server struct {
+	opts     Options
+	log      *slog.Logger
+	sessions *sessions.Table
+	router   *router.Router[*sessions.Session]
+	retained *router.Retained[*message.Message]
+
+	cli      *gnet.Client
+	ln       net.Listener
+	conns    connRegistry
+	nconns   atomic.Int64
+	stopping atomic.Bool
+	done     chan struct{}
+	wg       sync.WaitGroup
+	started  time.Time
+	stats    Stats
+}
+
+// New returns a server that is not listening yet.
+func New(o Options) *Server {
+	o.EnsureDefaults()
+	s := &Server{
+		opts: o,
+		log:  o.Logger,
+		sessions: sessions.NewTable(sessions.Options{
+			MaxQueuedMessages: o.MaxQueuedMessages,
+			MaxQueuedBytes:    o.MaxQueuedBytes,
+		}),
+		router:   router.New[*sessions.Session](router.Options{}),
+		retained: router.NewRetained[*message.Message](),
+		done:     make(chan struct{}),
+	}
+	s.conns.init()
+	return s
+}
+
+// Start starts the event loops and the listener and returns once the broker
+// accepts connections.
+func (s *Server) Start() error {
+	cli, err := gnet.NewClient(&handler{s: s},
+		gnet.WithMulticore(true),
+		gnet.WithNumEventLoop(s.opts.EventLoops),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{s.log}),
+	)
+	if err != nil {
+		return fmt.Errorf("engine: cannot create event loops: %w", err)
+	}
+	if err := cli.Start(); err != nil {
+		return fmt.Errorf("engine: cannot start event loops: %w", err)
+	}
+	ln, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		_ = cli.Stop()
+		return fmt.Errorf("engine: cannot listen on %q: %w", s.opts.Listen, err)
+	}
+	s.cli, s.ln, s.started = cli, ln, time.Now()
+	s.wg.Add(2)
+	go s.acceptLoop()
+	go s.housekeeping()
+	s.log.Info("listening", "addr", ln.Addr().String(), "event_loops", s.opts.EventLoops)
+	return nil
+}
+
+// Addr returns the listener's address (useful with port 0).
+func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// acceptLoop accepts TCP connections and hands each to an event loop. It
+// owns accepting, rather than gnet, so that a temporary error such as EMFILE
+// (out of file descriptors) backs off and retries instead of stopping the
+// listener.
+func (s *Server) acceptLoop() {
+	defer s.wg.Done()
+	var backoff time.Duration
+	for {
+		nc, err := s.ln.Accept()
+		if err != nil {
+			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.stats.acceptErrors.Add(1)
+			s.log.Warn("accept failed; backing off", "err", err, "backoff", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if s.nconns.Load() >= int64(s.opts.MaxConnections) {
+			s.stats.refusedConns.Add(1)
+			_ = nc.Close()
+			continue
+		}
+		// EnrollContext duplicates the descriptor into an event loop and
+		// closes nc.
+		if _, err := s.cli.EnrollContext(nc, nil); err != nil {
+			s.log.Warn("cannot hand connection to an event loop", "remote", nc.RemoteAddr().String(), "err", err)
+		}
+	}
+}
+
+// Stop stops accepting, tells connected 5.0 clients the server is shutting
+// down (DISCONNECT 0x8B), closes every connection and stops the event loops,
+// waiting at most until ctx is done.
+func (s *Server) Stop(ctx context.Context) error {
+	if !s.stopping.CompareAndSwap(false, true) {
+		return nil
+	}
+	close(s.done)
+	_ = s.ln.Close()
+	s.conns.each(func(c *conn) { c.kick(codec.ServerShuttingDown) })
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for s.nconns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			break wait
+		case <-tick.C:
+		}
+	}
+	err := s.cli.Stop()
+	s.wg.Wait()
+	s.log.Info("stopped")
+	return err
+}
+
+// Stats are the server's counters.
+type Stats struct {
+	acceptErrors, refusedConns                    atomic.Int64
+	received, sent, droppedQoS0, refused, expired atomic.Int64
+}
+
+// connRegistry tracks open connections for keep-alive checks and shutdown.
+type connRegistry struct {
+	shards [64]struct {
+		mu sync.Mutex
+		m  map[*conn]struct{}
+	}
+}
+
+func (r *connRegistry) init() {
+	for i := range r.shards {
+		r.shards[i].m = make(map[*conn]struct{})
+	}
+}
+
+func (r *connRegistry) shard(c *conn) int { return int(c.id % uint64(len(r.shards))) }
+
+func (r *connRegistry) add(c *conn) {
+	sh := &r.shards[r.shard(c)]
+	sh.mu.Lock()
+	sh.m[c] = struct{}{}
+	sh.mu.Unlock()
+}
+
+func (r *connRegistry) remove(c *conn) {
+	sh := &r.shards[r.shard(c)]
+	sh.mu.Lock()
+	delete(sh.m, c)
+	sh.mu.Unlock()
+}
+
+func (r *connRegistry) each(fn func(*conn)) {
+	var batch []*conn
+	for i := range r.shards {
+		sh := &r.shards[i]
+		sh.mu.Lock()
+		batch = batch[:0]
+		for c := range sh.m {
+			batch = append(batch, c)
+		}
+		sh.mu.Unlock()
+		for _, c := range batch {
+			fn(c)
+		}
+	}
+}
+
+// gnetLogger routes gnet's own log lines into slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }

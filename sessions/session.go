@@ -1,0 +1,375 @@
+package sessions
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+
+	"github.com/tern-mqtt/tern/message"
+)
+
+// SubOptions are the options a client subscribed to a filter with.
+type SubOptions struct {
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	SubID             uint32
+}
+
+// Delivery is one message bound for one session: the message (one reference
+// held by the Delivery), the QoS it is delivered at after downgrade to the
+// subscription's maximum, the retain flag as sent, and the subscription
+// identifiers of the subscriptions it matched.
+type Delivery struct {
+	Msg      *message.Message
+	QoS      byte
+	Retain   bool
+	SubIDs   []uint32
+	PacketID uint16 // assigned when the delivery enters the in-flight window
+	Dup      bool
+}
+
+// Inflight is an outbound QoS 1 or 2 delivery sent and not yet completed.
+type Inflight struct {
+	Delivery
+	Released bool   // QoS 2: PUBREC received, PUBREL sent; Msg is nil, awaiting PUBCOMP
+	seq      uint64 // send order, for redelivery in order (MQTT-4.6.0-1)
+}
+
+// Drop says why a delivery was not accepted; each is counted by the engine.
+type Drop int
+
+const (
+	Accepted       Drop = iota
+	DroppedQueueQoS0    // a QoS 0 message was dropped because the queue is full
+	RefusedQueueFull    // a QoS 1/2 message was refused because the queue is full
+	DroppedExpired      // the message expired before it could be sent
+)
+
+// Session is the state of one client id, kept across connections while the
+// session lasts. Every method whose name does not say otherwise must be
+// called with the session locked (Lock/Unlock); the engine locks once per
+// operation, never across I/O.
+type Session struct {
+	ID  string
+	Seq uint64 // unique per session, the Origin of the messages it publishes
+
+	mu    sync.Mutex
+	opts  *Options
+	ended bool
+	owner any // the connection attached now, nil while offline
+
+	// Expiry is the Session Expiry Interval in seconds (0xFFFFFFFF: never).
+	Expiry uint32
+	// Version is the protocol level of the last connection.
+	Version byte
+
+	subs map[string]SubOptions
+
+	inflight  map[uint16]*Inflight
+	sendSeq   uint64
+	lastID    uint16
+	sendQuota int // the client's Receive Maximum
+
+	queue      []Delivery // FIFO; head at queueHead
+	queueHead  int
+	queueBytes int
+
+	inboundQoS2 map[uint16]struct{}
+
+	// Will is the will message of the attached connection, nil when none.
+	Will *Will
+	// Timer is the engine's pending timer for this session (will delay or
+	// expiry), stopped when a connection attaches.
+	Timer interface{ Stop() bool }
+}
+
+// Will is a will message and its delay (5.0 Will Delay Interval).
+type Will struct {
+	Msg   *message.Message
+	Delay uint32 // seconds
+}
+
+func newSession(id string, seq uint64, o *Options) *Session {
+	return &Session{ID: id, Seq: seq, opts: o, sendQuota: 65535,
+		subs: make(map[string]SubOptions), inflight: make(map[uint16]*Inflight),
+		inboundQoS2: make(map[uint16]struct{})}
+}
+
+// Lock and Unlock guard the session's state.
+func (s *Session) Lock()   { s.mu.Lock() }
+func (s *Session) Unlock() { s.mu.Unlock() }
+
+// Ended reports whether the session was removed from its table or replaced;
+// deliveries to it are dropped.
+func (s *Session) Ended() bool { return s.ended }
+
+// Owner returns the attached connection, or nil.
+func (s *Session) Owner() any { return s.owner }
+
+// Attach attaches a connection whose Receive Maximum is sendQuota, and
+// returns the previous owner (to be disconnected: session takeover).
+func (s *Session) Attach(owner any, sendQuota int) (previous any) {
+	previous = s.owner
+	s.owner = owner
+	if sendQuota <= 0 {
+		sendQuota = 65535
+	}
+	s.sendQuota = sendQuota
+	return previous
+}
+
+// Detach detaches owner if it is still the attached connection.
+func (s *Session) Detach(owner any) bool {
+	if s.owner != owner {
+		return false
+	}
+	s.owner = nil
+	return true
+}
+
+// SetSub adds or replaces the subscription to filter and reports whether one
+// existed.
+func (s *Session) SetSub(filter string, o SubOptions) (existed bool) {
+	_, existed = s.subs[filter]
+	s.subs[filter] = o
+	return existed
+}
+
+// DeleteSub removes the subscription to filter and reports whether it existed.
+func (s *Session) DeleteSub(filter string) bool {
+	if _, ok := s.subs[filter]; !ok {
+		return false
+	}
+	delete(s.subs, filter)
+	return true
+}
+
+// Subs returns the subscriptions; the map must not be modified or kept past
+// the lock.
+func (s *Session) Subs() map[string]SubOptions { return s.subs }
+
+// Offer hands the session a delivery. When the session is online, its
+// connection has room (the caller's outbound bound), its queue empty, and (for QoS 1/2) the in-flight window has room, the delivery gets a
+// packet id, enters the window and Offer returns send=true: the caller writes
+// it to the connection. Otherwise it is queued, within the bounds of Options:
+// when the queue is full the oldest queued QoS 0 message is dropped to make
+// room, and failing that a new QoS 0 message is dropped and a new QoS 1/2 one
+// refused. Ownership of d.Msg's reference passes to the session unless the
+// result is a drop, in which case Offer releases it.
+func (s *Session) Offer(d Delivery, now int64, room bool) (out Delivery, send bool, drop Drop) {
+	if s.ended {
+		d.Msg.Release()
+		return d, false, DroppedQueueQoS0
+	}
+	if d.Msg.Expired(now) {
+		d.Msg.Release()
+		return d, false, DroppedExpired
+	}
+	if s.owner != nil && room && s.queueLen() == 0 && (d.QoS == 0 || len(s.inflight) < s.sendQuota) {
+		if d.QoS > 0 {
+			s.track(&d)
+		}
+		return d, true, Accepted
+	}
+	return d, false, s.enqueue(d)
+}
+
+// Next takes the next queued delivery that may be sent now: expired messages
+// are dropped on the way (counted in expired), QoS 1/2 ones need room in the
+// in-flight window. ok is false when nothing can be sent.
+func (s *Session) Next(now int64) (d Delivery, ok bool, expired int) {
+	for s.queueLen() > 0 {
+		head := &s.queue[s.queueHead]
+		if head.Msg.Expired(now) {
+			s.popHead().Msg.Release()
+			expired++
+			continue
+		}
+		if head.QoS > 0 && len(s.inflight) >= s.sendQuota {
+			return Delivery{}, false, expired
+		}
+		d = s.popHead()
+		if d.QoS > 0 {
+			s.track(&d)
+		}
+		return d, true, expired
+	}
+	return Delivery{}, false, expired
+}
+
+func (s *Session) track(d *Delivery) {
+	d.PacketID = s.nextPacketID()
+	s.sendSeq++
+	s.inflight[d.PacketID] = &Inflight{Delivery: *d, seq: s.sendSeq}
+}
+
+// nextPacketID returns a packet id not in use by an outbound delivery. The
+// window is at most 65535, so one is always free when track is called.
+func (s *Session) nextPacketID() uint16 {
+	for {
+		s.lastID++
+		if s.lastID == 0 {
+			s.lastID = 1
+		}
+		if _, used := s.inflight[s.lastID]; !used {
+			return s.lastID
+		}
+	}
+}
+
+func (s *Session) queueLen() int { return len(s.queue) - s.queueHead }
+
+func (s *Session) popHead() Delivery {
+	d := s.queue[s.queueHead]
+	s.queue[s.queueHead] = Delivery{}
+	s.queueHead++
+	s.queueBytes -= d.Msg.Size()
+	if s.queueHead == len(s.queue) {
+		s.queue, s.queueHead = s.queue[:0], 0
+	} else if s.queueHead > 1024 && s.queueHead > len(s.queue)/2 {
+		n := copy(s.queue, s.queue[s.queueHead:])
+		clear(s.queue[n:])
+		s.queue, s.queueHead = s.queue[:n], 0
+	}
+	return d
+}
+
+func (s *Session) enqueue(d Delivery) Drop {
+	size := d.Msg.Size()
+	for s.queueLen() >= s.opts.MaxQueuedMessages || s.queueBytes+size > s.opts.MaxQueuedBytes {
+		if !s.dropOldestQoS0() {
+			d.Msg.Release()
+			if d.QoS == 0 {
+				return DroppedQueueQoS0
+			}
+			return RefusedQueueFull
+		}
+	}
+	d.PacketID, d.Dup = 0, false
+	s.queue = append(s.queue, d)
+	s.queueBytes += size
+	return Accepted
+}
+
+// dropOldestQoS0 removes the oldest queued QoS 0 delivery.
+func (s *Session) dropOldestQoS0() bool {
+	for i := s.queueHead; i < len(s.queue); i++ {
+		if s.queue[i].QoS == 0 {
+			d := s.queue[i]
+			copy(s.queue[i:], s.queue[i+1:])
+			s.queue[len(s.queue)-1] = Delivery{}
+			s.queue = s.queue[:len(s.queue)-1]
+			s.queueBytes -= d.Msg.Size()
+			d.Msg.Release()
+			return true
+		}
+	}
+	return false
+}
+
+// Queued returns the number and bytes of queued deliveries.
+func (s *Session) Queued() (n, bytes int) { return s.queueLen(), s.queueBytes }
+
+// InflightLen returns the number of outbound deliveries awaiting acknowledgement.
+func (s *Session) InflightLen() int { return len(s.inflight) }
+
+// Ack completes or advances the outbound delivery with packet id id on
+// receipt of a PUBACK, PUBREC or PUBCOMP (kind 'a', 'r', 'c'). It reports
+// whether the packet id was in flight in the state the acknowledgement fits.
+func (s *Session) Ack(id uint16, kind byte) bool {
+	in := s.inflight[id]
+	if in == nil {
+		return false
+	}
+	switch kind {
+	case 'a':
+		if in.QoS != 1 {
+			return false
+		}
+	case 'r':
+		if in.QoS != 2 || in.Released {
+			return in.QoS == 2 // a repeated PUBREC is answered with PUBREL again
+		}
+		in.Released = true
+		in.Msg.Release()
+		in.Msg = nil
+		return true
+	case 'c':
+		if in.QoS != 2 || !in.Released {
+			return false
+		}
+	default:
+		return false
+	}
+	if in.Msg != nil {
+		in.Msg.Release()
+	}
+	delete(s.inflight, id)
+	return true
+}
+
+// InflightInOrder returns the in-flight deliveries in the order they were
+// first sent, for redelivery on reconnect: PUBLISH with DUP for those not
+// released, PUBREL for released QoS 2 ones (MQTT-4.4.0-1). Each returned
+// unreleased entry's Msg stays owned by the session.
+func (s *Session) InflightInOrder() []*Inflight {
+	out := make([]*Inflight, 0, len(s.inflight))
+	for _, in := range s.inflight {
+		out = append(out, in)
+	}
+	slices.SortFunc(out, func(a, b *Inflight) int { return cmp.Compare(a.seq, b.seq) })
+	return out
+}
+
+// ReceiveQoS2 records an inbound QoS 2 packet id awaiting PUBREL and reports
+// whether it was new: a PUBLISH with a known id is a redelivery and must not
+// be forwarded again (MQTT-4.3.3-10 exactly once).
+func (s *Session) ReceiveQoS2(id uint16) (isNew bool) {
+	if _, ok := s.inboundQoS2[id]; ok {
+		return false
+	}
+	s.inboundQoS2[id] = struct{}{}
+	return true
+}
+
+// ReleaseQoS2 forgets an inbound QoS 2 packet id on PUBREL and reports
+// whether it was known.
+func (s *Session) ReleaseQoS2(id uint16) bool {
+	if _, ok := s.inboundQoS2[id]; !ok {
+		return false
+	}
+	delete(s.inboundQoS2, id)
+	return true
+}
+
+// InboundQoS2Len returns the number of inbound QoS 2 messages awaiting PUBREL.
+func (s *Session) InboundQoS2Len() int { return len(s.inboundQoS2) }
+
+// Clear releases every message the session holds: queue, in-flight window
+// and will. The session is unusable afterwards.
+func (s *Session) Clear() {
+	for s.queueLen() > 0 {
+		s.popHead().Msg.Release()
+	}
+	for id, in := range s.inflight {
+		if in.Msg != nil {
+			in.Msg.Release()
+		}
+		delete(s.inflight, id)
+	}
+	if s.Will != nil {
+		s.Will.Msg.Release()
+		s.Will = nil
+	}
+	clear(s.inboundQoS2)
+	clear(s.subs)
+	s.ended = true
+}
+
+// HasQoS2 reports whether inbound QoS 2 packet id id awaits PUBREL.
+func (s *Session) HasQoS2(id uint16) bool {
+	_, ok := s.inboundQoS2[id]
+	return ok
+}
