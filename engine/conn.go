@@ -39,9 +39,9 @@ type conn struct {
 	aliasesIn     map[uint16][]byte
 	expiryAtStart uint32 // Session Expiry Interval of the CONNECT, for the DISCONNECT rule
 
-	gracefulClose  bool            // DISCONNECT received without will
-	closeReason    codec.ReasonCode // why the server closes, for the log and the will
-	closeErr       error
+	gracefulClose bool             // DISCONNECT received without will
+	closeReason   codec.ReasonCode // why the server closes, for the log and the will
+	closeErr      error
 
 	// wbuf collects control packets and delivery headers of one batch; cuts
 	// record where a shared payload goes between them.
@@ -52,10 +52,10 @@ type conn struct {
 
 	// Shared with other goroutines.
 	session     atomic.Pointer[connSession] // set once CONNECT is accepted
-	lastRecv    atomic.Int64 // unix nanoseconds of the last packet received
-	overSince   atomic.Int64 // unix nanoseconds since the outbound bytes are over the bound; 0 when under
-	outBytes    atomic.Int64 // unsent bytes: queued deliveries plus gnet's outbound buffer
-	kicked      atomic.Uint32 // reason code+1 of a pending server-side close
+	lastRecv    atomic.Int64                // unix nanoseconds of the last packet received
+	overSince   atomic.Int64                // unix nanoseconds since the outbound bytes are over the bound; 0 when under
+	outBytes    atomic.Int64                // unsent bytes: queued deliveries plus gnet's outbound buffer
+	kicked      atomic.Uint32               // reason code+1 of a pending server-side close
 	closed      atomic.Bool
 	sessMoved   atomic.Bool // the session was taken over by a newer connection
 	outMu       sync.Mutex

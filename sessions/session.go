@@ -41,10 +41,10 @@ type Inflight struct {
 type Drop int
 
 const (
-	Accepted       Drop = iota
-	DroppedQueueQoS0    // a QoS 0 message was dropped because the queue is full
-	RefusedQueueFull    // a QoS 1/2 message was refused because the queue is full
-	DroppedExpired      // the message expired before it could be sent
+	Accepted         Drop = iota
+	DroppedQueueQoS0      // a QoS 0 message was dropped because the queue is full
+	RefusedQueueFull      // a QoS 1/2 message was refused because the queue is full
+	DroppedExpired        // the message expired before it could be sent
 )
 
 // Session is the state of one client id, kept across connections while the
