@@ -307,3 +307,35 @@ func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...),
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet") }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
+
+// Snapshot is a point-in-time view of the server's state and counters.
+type Snapshot struct {
+	Connections   int64
+	Sessions      int
+	Subscriptions int
+	Retained      int
+	Received      int64 // packets received
+	Sent          int64 // PUBLISH packets sent
+	DroppedQoS0   int64 // QoS 0 deliveries dropped (outbound bound, full queue, too large)
+	Refused       int64 // QoS 1/2 deliveries refused by a full session queue
+	Expired       int64 // messages that expired before delivery
+	AcceptErrors  int64
+	RefusedConns  int64 // connections closed at accept for MaxConnections
+}
+
+// Snapshot returns the current state and counters.
+func (s *Server) Snapshot() Snapshot {
+	return Snapshot{
+		Connections:   s.nconns.Load(),
+		Sessions:      s.sessions.Len(),
+		Subscriptions: s.router.Count(),
+		Retained:      s.retained.Len(),
+		Received:      s.stats.received.Load(),
+		Sent:          s.stats.sent.Load(),
+		DroppedQoS0:   s.stats.droppedQoS0.Load(),
+		Refused:       s.stats.refused.Load(),
+		Expired:       s.stats.expired.Load(),
+		AcceptErrors:  s.stats.acceptErrors.Load(),
+		RefusedConns:  s.stats.refusedConns.Load(),
+	}
+}

@@ -91,6 +91,7 @@ func New(topic, payload []byte, props *codec.Properties, qos byte, retain bool, 
 		m.ExpireAt = m.Created + int64(props.MessageExpiry)*int64(time.Second)
 	}
 	m.refs.Store(1)
+	liveAdd(1)
 	return m
 }
 
@@ -110,6 +111,7 @@ func (m *Message) Release() {
 	case n < 0:
 		panic("BUG: message: released more often than referenced")
 	}
+	liveAdd(-1)
 	putBuf(m.bufp)
 	*m = Message{}
 	messagePool.Put(m)

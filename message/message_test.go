@@ -67,3 +67,15 @@ func TestPooledBuffersAndAllocs(t *testing.T) {
 	}
 	m.Release()
 }
+
+func TestLiveCount(t *testing.T) {
+	before, on := Live()
+	m := New([]byte("t"), nil, nil, 0, false, 0, time.Now())
+	if n, _ := Live(); on && n != before+1 {
+		t.Fatalf("live %d, want %d", n, before+1)
+	}
+	m.Release()
+	if n, _ := Live(); n != before {
+		t.Fatalf("live %d after release, want %d", n, before)
+	}
+}
