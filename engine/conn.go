@@ -39,6 +39,7 @@ type conn struct {
 	aliasesIn     map[uint16][]byte
 	expiryAtStart uint32 // Session Expiry Interval of the CONNECT, for the DISCONNECT rule
 
+	windowFreed   bool             // a delivery of this batch was dropped, not written
 	gracefulClose bool             // DISCONNECT received without will
 	closeReason   codec.ReasonCode // why the server closes, for the log and the will
 	closeErr      error
@@ -165,10 +166,18 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 			action = gnet.Close
 		}
 	}
-	if action == gnet.None && c.connected {
-		c.drainSession()
+	// A delivery dropped while writing (expired, too large) frees room in
+	// the in-flight window: drain again, a bounded number of times.
+	for range 4 {
+		c.windowFreed = false
+		if action == gnet.None && c.connected {
+			c.drainSession()
+		}
+		c.flush()
+		if !c.windowFreed {
+			break
+		}
 	}
-	c.flush()
 	return action
 }
 
@@ -281,8 +290,13 @@ func (c *conn) flush() {
 	c.wakePending = false
 	c.outMu.Unlock()
 	for i := range batch {
-		c.appendDelivery(&batch[i])
+		if d := batch[i]; !c.appendDelivery(&d) && d.QoS > 0 && c.sess != nil {
+			c.sess.Lock()
+			completeUnsent(c.sess, &d)
+			c.sess.Unlock()
+		}
 	}
+	clear(batch)
 	c.spare = batch[:0]
 	if len(c.wbuf) == 0 && len(c.cuts) == 0 {
 		c.updateOutbound()

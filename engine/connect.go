@@ -110,6 +110,15 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 
 	sess, present, old := s.acquireSession(clientID, p.CleanStart)
 	if old != nil {
+		// Clean Start replaced a session: its connection, if any, is taken
+		// over (MQTT-3.1.4-3) and the old session ends.
+		old.Lock()
+		oc, _ := old.Owner().(*conn)
+		old.Unlock()
+		if oc != nil && oc != c {
+			oc.takenOver()
+			oc.kick(codec.SessionTakenOver)
+		}
 		s.endSession(old, "clean start")
 	}
 	sess.Lock()
@@ -199,7 +208,9 @@ func (c *conn) resend() {
 		d := in.Delivery
 		d.Dup = true
 		d.Msg.Ref()
-		c.appendDelivery(&d)
+		if !c.appendDelivery(&d) {
+			completeUnsent(sess, &d)
+		}
 	}
 	sess.Unlock()
 }

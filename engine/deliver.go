@@ -126,7 +126,9 @@ func (c *conn) drainSession() {
 		if d.QoS > 0 {
 			d.Msg.Ref()
 		}
-		c.appendDelivery(&d)
+		if !c.appendDelivery(&d) {
+			completeUnsent(sess, &d)
+		}
 	}
 	_ = c.gc.Wake(nil) // more is queued: continue on the next turn of the loop
 }
@@ -134,15 +136,17 @@ func (c *conn) drainSession() {
 // appendDelivery encodes the PUBLISH header of d for this connection into the
 // batch and schedules its payload after it; the payload is written from the
 // message's shared buffer (DESIGN invariant 7). The batch takes over d's
-// message reference.
-func (c *conn) appendDelivery(d *sessions.Delivery) {
+// message reference. It returns false when the message is not sent (expired,
+// or too large for the client): the reference is released, and the caller
+// ends the in-flight state with completeUnsent.
+func (c *conn) appendDelivery(d *sessions.Delivery) bool {
 	m := d.Msg
 	now := time.Now().UnixNano()
 	if m.Expired(now) { // expired messages are never sent (MQTT-3.3.2-5)
 		c.srv.stats.expired.Add(1)
-		c.completeUnsent(d)
+		c.windowFreed = true
 		m.Release()
-		return
+		return false
 	}
 	h := codec.PublishHeader{Dup: d.Dup, QoS: d.QoS, Retain: d.Retain, Topic: m.Topic, PacketID: d.PacketID,
 		PayloadLen: len(m.Payload)}
@@ -150,39 +154,42 @@ func (c *conn) appendDelivery(d *sessions.Delivery) {
 		h.MessageExpiry, h.HasExpiry = m.RemainingExpiry(now) // MQTT-3.3.2-6
 		h.SubIDs = d.SubIDs
 		h.RawProps = m.Props
-		if c.aliasMaxOut > 0 {
-			c.outboundAlias(&h)
-		}
+		newAlias := c.aliasMaxOut > 0 && c.outboundAlias(&h)
 		if c.maxPacketOut > 0 && h.Size(c.version) > c.maxPacketOut {
-			// Too large for the client: discarded as if sent (MQTT-3.1.2-25).
+			// Too large for the client: discarded as if sent (MQTT-3.1.2-25),
+			// and an alias it would have introduced is not kept.
+			if newAlias {
+				delete(c.aliasesOut, string(m.Topic))
+			}
 			c.srv.stats.droppedQoS0.Add(1)
-			c.completeUnsent(d)
+			c.windowFreed = true
 			m.Release()
-			return
+			return false
 		}
 	}
 	var err error
 	if c.wbuf, err = h.Append(c.wbuf, c.version); err != nil {
-		c.completeUnsent(d)
 		m.Release()
-		return
+		return false
 	}
 	c.cuts = append(c.cuts, cut{at: len(c.wbuf), payload: m.Payload})
 	c.sent = append(c.sent, *d)
 	c.srv.stats.sent.Add(1)
+	return true
 }
 
 // outboundAlias uses or assigns a topic alias towards the client, within the
 // Topic Alias Maximum it announced (MQTT-3.3.2-10). Aliases are assigned to
-// the first topics seen and kept for the connection.
-func (c *conn) outboundAlias(h *codec.PublishHeader) {
+// the first topics seen and kept for the connection; it reports whether it
+// assigned a new one (sent together with the topic name).
+func (c *conn) outboundAlias(h *codec.PublishHeader) (assigned bool) {
 	if a, ok := c.aliasesOut[string(h.Topic)]; ok {
 		h.TopicAlias = a
 		h.Topic = nil
-		return
+		return false
 	}
 	if len(c.aliasesOut) >= int(c.aliasMaxOut) {
-		return
+		return false
 	}
 	if c.aliasesOut == nil {
 		c.aliasesOut = make(map[string]uint16)
@@ -190,22 +197,19 @@ func (c *conn) outboundAlias(h *codec.PublishHeader) {
 	a := uint16(len(c.aliasesOut) + 1)
 	c.aliasesOut[string(h.Topic)] = a
 	h.TopicAlias = a
+	return true
 }
 
 // completeUnsent ends the in-flight state of a delivery that will never be
-// sent, so that it does not block the window.
-func (c *conn) completeUnsent(d *sessions.Delivery) {
-	if d.QoS == 0 || c.sess == nil {
-		return
+// sent, so that it does not hold the window. The session must be locked.
+func completeUnsent(sess *sessions.Session, d *sessions.Delivery) {
+	switch d.QoS {
+	case 1:
+		sess.Ack(d.PacketID, 'a')
+	case 2:
+		sess.Ack(d.PacketID, 'r')
+		sess.Ack(d.PacketID, 'c')
 	}
-	c.sess.Lock()
-	if d.QoS == 1 {
-		c.sess.Ack(d.PacketID, 'a')
-	} else {
-		c.sess.Ack(d.PacketID, 'r')
-		c.sess.Ack(d.PacketID, 'c')
-	}
-	c.sess.Unlock()
 }
 
 // detach runs when a connected client's connection closes: the session goes
