@@ -19,15 +19,18 @@
 // unsubscribe write-locks one shard and never blocks matching in another
 // (DESIGN.md invariant 6).
 //
-// Match results are cached per topic in the topic's shard. An entry records
-// the generation numbers of the two shards it was computed from; every change
-// that alters what Match returns bumps its shard's generation, so an entry
-// from before the change is recomputed on its next use instead of being
-// invalidated eagerly. A cache hit takes one read lock and allocates nothing.
+// Match results are cached per topic, in cache shards chosen by a hash of
+// the whole topic (so that a deployment with one common first level does not
+// crowd one shard's cache). An entry records the generation numbers of the
+// two trie shards it was computed from; every change that alters what Match
+// returns bumps its shard's generation, so an entry from before the change
+// is recomputed on its next use instead of being invalidated eagerly. A cache
+// hit takes one read lock, no trie lock, and allocates nothing. A change in
+// the wildcard shard makes every cached entry of a topic not starting with
+// '$' stale; a change in another shard only that shard's topics.
 //
-// Lock order: a shard's mu before its cache's mu is never needed; the cache
-// lock is only taken with no shard lock held, and shard locks are never
-// nested.
+// Locks: each trie shard and each cache shard has its own; no goroutine
+// holds two at once, so there is no lock order to keep.
 //
 // # Retained index
 //

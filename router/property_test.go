@@ -98,11 +98,15 @@ func groupSet(groups []*Group[int]) []string {
 
 func TestMatchProperty(t *testing.T) {
 	rng := rand.New(rand.NewSource(1))
+	steps := 2000
+	if testing.Short() {
+		steps = 300
+	}
 	for _, o := range []Options{{}, {Shards: 1, CacheSize: 2}, {Shards: 3, CacheSize: -1}} {
 		r := New[int](o)
 		model := refRouter{}
 		count := 0
-		for step := range 2000 {
+		for step := range steps {
 			filter, key := randFilter(rng), rng.Intn(5)
 			if rng.Intn(3) == 0 {
 				_, want := model[filter][key]

@@ -15,9 +15,6 @@ const retainedShards = 32
 type Retained[V any] struct {
 	shards [retainedShards]rshard[V]
 	n      atomic.Int64
-	// bufs recycles the slices Match collects matches in (*[]retainedKV[V]),
-	// so that a "#" over many topics does not allocate them anew each time.
-	bufs sync.Pool
 }
 
 type rshard[V any] struct {
@@ -102,96 +99,81 @@ func (r *Retained[V]) Get(topic string) (v V, ok bool) {
 // Len returns the number of retained topics.
 func (r *Retained[V]) Len() int { return int(r.n.Load()) }
 
-// retainedKV is one match collected for Match.
-type retainedKV[V any] struct {
-	topic string
-	v     V
-}
-
 // Match calls fn for every retained topic matching filter (a valid filter
 // without "$share/": the engine strips it), in no particular order, by the
-// rules of Router.Match, the '$' rule included; fn returns false to stop. fn
-// is called with no lock held, so it may call into r; a change made
-// concurrently with Match may or may not be seen.
+// rules of Router.Match, the '$' rule included; fn returns false to stop.
+//
+// fn runs with a shard of the index read-locked, so v cannot be replaced or
+// deleted (and, if reference counted, released by the caller of Set or
+// Delete) while fn holds it: fn takes its own reference. For the same reason
+// fn must be quick and must not call methods of r or wait for anything that
+// may be waiting for r: collect what to deliver and deliver after Match
+// returns.
 func (r *Retained[V]) Match(filter string, fn func(topic string, v V) bool) {
-	buf, _ := r.bufs.Get().(*[]retainedKV[V])
-	if buf == nil {
-		buf = new([]retainedKV[V])
-	}
 	first := filter[:levelEnd(filter, 0)]
 	if first != "+" && first != "#" {
-		r.shard(filter).match(filter, buf, fn)
-	} else {
-		for i := range r.shards {
-			if !r.shards[i].match(filter, buf, fn) {
-				break
-			}
+		r.shard(filter).match(filter, fn)
+		return
+	}
+	for i := range r.shards {
+		if !r.shards[i].match(filter, fn) {
+			return
 		}
 	}
-	r.bufs.Put(buf)
 }
 
 // match calls fn for the matches of filter in sh and reports whether fn
-// wants more. The matches are collected in buf under the read lock and
-// handed to fn after it is released, so that fn may block or call into the
-// index without holding up writers or deadlocking. buf is left empty.
-func (sh *rshard[V]) match(filter string, buf *[]retainedKV[V], fn func(topic string, v V) bool) bool {
+// wants more.
+func (sh *rshard[V]) match(filter string, fn func(topic string, v V) bool) bool {
 	sh.mu.RLock()
-	sh.root.match(filter, 0, buf)
-	sh.mu.RUnlock()
-	out := *buf
-	defer func() {
-		clear(out) // drop the references to values before the buffer is reused
-		*buf = out[:0]
-	}()
-	for _, kv := range out {
-		if !fn(kv.topic, kv.v) {
-			return false
-		}
-	}
-	return true
+	defer sh.mu.RUnlock() // fn may panic
+	return sh.root.match(filter, 0, fn)
 }
 
-// match appends to out the values below n whose topic matches the levels of
-// filter from start on (start > len(filter): all levels consumed).
-func (n *rnode[V]) match(filter string, start int, out *[]retainedKV[V]) {
+// match calls fn for the values below n whose topic matches the levels of
+// filter from start on (start > len(filter): all levels consumed), and
+// reports whether fn wants more.
+func (n *rnode[V]) match(filter string, start int, fn func(string, V) bool) bool {
 	if start > len(filter) {
-		if n.has {
-			*out = append(*out, retainedKV[V]{n.topic, n.v})
-		}
-		return
+		return !n.has || fn(n.topic, n.v)
 	}
 	end := levelEnd(filter, start)
 	switch level := filter[start:end]; level {
 	case "#":
 		// The parent level and every level below it (MQTT-4.7.1-2).
-		n.all(out)
+		return n.all(fn)
 	case "+":
 		for _, c := range n.kids {
 			if n.parent == nil && isDollar(c.level) {
 				continue // MQTT-4.7.2-1
 			}
-			c.match(filter, end+1, out)
+			if !c.match(filter, end+1, fn) {
+				return false
+			}
 		}
 	default:
 		if c := n.children[level]; c != nil {
-			c.match(filter, end+1, out)
+			return c.match(filter, end+1, fn)
 		}
 	}
+	return true
 }
 
-// all appends n's value and every value below it, except topics starting
+// all calls fn for n's value and every value below it, except topics starting
 // with '$' when n is a root: only '#' alone gets there (MQTT-4.7.2-1).
-func (n *rnode[V]) all(out *[]retainedKV[V]) {
-	if n.has {
-		*out = append(*out, retainedKV[V]{n.topic, n.v})
+func (n *rnode[V]) all(fn func(string, V) bool) bool {
+	if n.has && !fn(n.topic, n.v) {
+		return false
 	}
 	for _, c := range n.kids {
 		if n.parent == nil && isDollar(c.level) {
 			continue
 		}
-		c.all(out)
+		if !c.all(fn) {
+			return false
+		}
 	}
+	return true
 }
 
 func isDollar(level string) bool { return len(level) > 0 && level[0] == '$' }

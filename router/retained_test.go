@@ -131,19 +131,19 @@ func TestRetainedMatch(t *testing.T) {
 	f("sport/tennis/player1", "sport/tennis/player1")
 
 	// fn returning false stops the walk, in one shard and across shards.
-	for _, filter := range []string{"#", "sport/#"} {
+	for _, filter := range []string{"#", "sport/#", "+/+", "sport/+"} {
 		calls := 0
 		r.Match(filter, func(string, int) bool { calls++; return false })
 		if calls != 1 {
 			t.Errorf("Match(%q) called fn %d times after it returned false", filter, calls)
 		}
 	}
-	// fn may call into the index: it runs with no lock held.
-	r.Match("sensors/#", func(topic string, _ int) bool {
+	// The documented way to act on matches: collect, then act.
+	for _, topic := range retainedMatch(r, "sensors/#") {
 		r.Delete(topic)
-		return true
-	})
+	}
 	f("sensors/#")
+	f("+/+/temp")
 }
 
 func TestRetainedManyTopics(t *testing.T) {

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"hash/maphash"
 	"sync"
 	"sync/atomic"
 )
@@ -27,11 +28,13 @@ const (
 type Options struct {
 	// Shards is the number of subscription index shards a filter is hashed
 	// into by its first level; filters starting with a wildcard live in one
-	// extra shard on top of these. Default DefaultShards (64).
+	// extra shard on top of these. The match cache has as many shards, chosen
+	// by a hash of the whole topic. Default DefaultShards (64).
 	Shards int
-	// CacheSize is the maximum number of cached topics per shard; when full,
-	// caching a new topic evicts a random one. Default DefaultCacheSize
-	// (4096); zero means the default, a negative value disables the cache.
+	// CacheSize is the maximum number of cached topics per cache shard (so
+	// Shards*CacheSize in all); when a shard is full, caching a new topic
+	// evicts a random one. Default DefaultCacheSize (4096); zero means the
+	// default, a negative value disables the cache.
 	CacheSize int
 }
 
@@ -65,7 +68,13 @@ type Result[K comparable] struct {
 type Router[K comparable] struct {
 	shards []*shard[K] // filters with a literal first level, by hash of it
 	wild   *shard[K]   // filters whose first level is '+' or '#'
-	empty  *Result[K]  // returned for every topic without subscribers
+	// caches hold Match results by topic, chosen by a hash of the whole
+	// topic rather than of its first level: deployments often put every
+	// topic under one first level ("devices/..."), which would crowd one
+	// shard's cache. nil when disabled.
+	caches []*cache[K]
+	seed   maphash.Seed
+	empty  *Result[K] // returned for every topic without subscribers
 	count  atomic.Int64
 }
 
@@ -78,9 +87,6 @@ type shard[K comparable] struct {
 	// consistent with the trie they read) or without it (to validate a
 	// cache entry).
 	gen atomic.Uint64
-	// cache holds Match results of the topics whose first level hashes to
-	// this shard; nil when disabled. Unused in the wildcard shard.
-	cache *cache[K]
 }
 
 // New returns an empty Router configured by o.
@@ -89,14 +95,17 @@ func New[K comparable](o Options) *Router[K] {
 	r := &Router[K]{
 		shards: make([]*shard[K], o.Shards),
 		wild:   &shard[K]{},
+		seed:   maphash.MakeSeed(),
 		empty:  &Result[K]{},
 	}
 	for i := range r.shards {
-		sh := &shard[K]{}
-		if o.CacheSize > 0 {
-			sh.cache = newCache[K](o.CacheSize)
+		r.shards[i] = &shard[K]{}
+	}
+	if o.CacheSize > 0 {
+		r.caches = make([]*cache[K], o.Shards)
+		for i := range r.caches {
+			r.caches[i] = newCache[K](o.CacheSize)
 		}
-		r.shards[i] = sh
 	}
 	return r
 }
@@ -172,8 +181,10 @@ func (r *Router[K]) Match(topic []byte) *Result[K] {
 	// Filters starting with a wildcard do not match topics starting with '$'
 	// (MQTT-4.7.2-1), and those are all in the wildcard shard.
 	dollar := topic[0] == '$'
-	if sh.cache != nil {
-		if e, ok := sh.cache.get(topic); ok && e.gen == sh.gen.Load() && (dollar || e.wgen == r.wild.gen.Load()) {
+	var c *cache[K]
+	if r.caches != nil {
+		c = r.caches[maphash.Bytes(r.seed, topic)%uint64(len(r.caches))]
+		if e, ok := c.get(topic); ok && e.gen == sh.gen.Load() && (dollar || e.wgen == r.wild.gen.Load()) {
 			return e.res
 		}
 	}
@@ -184,8 +195,8 @@ func (r *Router[K]) Match(topic []byte) *Result[K] {
 		wgen = r.wild.match(topic, &m)
 	}
 	res := m.result(r.empty)
-	if sh.cache != nil {
-		sh.cache.put(topic, cacheEntry[K]{gen: gen, wgen: wgen, res: res})
+	if c != nil {
+		c.put(topic, cacheEntry[K]{gen: gen, wgen: wgen, res: res})
 	}
 	return res
 }

@@ -514,7 +514,7 @@ func TestCacheBound(t *testing.T) {
 			t.Fatalf("%s: %d subs", topic, len(res.Subs))
 		}
 	}
-	if n := r.shards[0].cache.len(); n != 3 {
+	if n := r.caches[0].len(); n != 3 {
 		t.Fatalf("cache holds %d topics, want 3", n)
 	}
 	// Re-storing a cached topic does not evict.
@@ -522,7 +522,7 @@ func TestCacheBound(t *testing.T) {
 	for range 3 {
 		r.Match([]byte("t/99"))
 	}
-	if n := r.shards[0].cache.len(); n != 3 {
+	if n := r.caches[0].len(); n != 3 {
 		t.Fatalf("cache holds %d topics, want 3", n)
 	}
 }
@@ -537,10 +537,8 @@ func TestCacheDisabled(t *testing.T) {
 			r.Subscribe(Sub[int]{Key: 1, Filter: "a/#"})
 		}
 	}
-	for _, sh := range r.shards {
-		if sh.cache != nil {
-			t.Fatal("cache allocated although disabled")
-		}
+	if r.caches != nil {
+		t.Fatal("cache allocated although disabled")
 	}
 }
 
