@@ -40,6 +40,7 @@ type conn struct {
 	expiryAtStart uint32 // Session Expiry Interval of the CONNECT, for the DISCONNECT rule
 
 	windowFreed   bool             // a delivery of this batch was dropped, not written
+	detached      bool             // the session was let go on DISCONNECT, before the close
 	gracefulClose bool             // DISCONNECT received without will
 	closeReason   codec.ReasonCode // why the server closes, for the log and the will
 	closeErr      error
@@ -63,6 +64,7 @@ type conn struct {
 	outq        []sessions.Delivery
 	spare       []sessions.Delivery
 	wakePending bool
+	outClosed   bool // OnClose ran: push releases instead of queueing
 }
 
 // connSession is what other goroutines may read of a connected connection.
@@ -97,6 +99,11 @@ type cut struct {
 // batch. The delivery's message reference passes to the connection.
 func (c *conn) push(d sessions.Delivery) {
 	c.outMu.Lock()
+	if c.outClosed { // closed meanwhile: QoS 1/2 stay in the session's window for redelivery
+		c.outMu.Unlock()
+		d.Msg.Release()
+		return
+	}
 	c.outq = append(c.outq, d)
 	wake := !c.wakePending
 	c.wakePending = true
@@ -160,7 +167,9 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 	if n := gc.InboundBuffered(); n > 0 {
 		buf, _ := gc.Peek(-1)
 		used, err := c.readPackets(buf)
-		_, _ = gc.Discard(used)
+		if used > 0 { // gnet's Discard(0) would drop everything buffered
+			_, _ = gc.Discard(used)
+		}
 		if err != nil {
 			c.closeErr = err
 			action = gnet.Close
@@ -194,7 +203,7 @@ func (c *conn) readPackets(buf []byte) (int, error) {
 			break
 		}
 		if err != nil {
-			return used, c.protocolFailure(p, err)
+			return used, c.protocolFailure(packetTypeOf(buf[used]), p, err)
 		}
 		used += n
 		c.lastRecv.Store(time.Now().UnixNano())
@@ -209,12 +218,18 @@ func (c *conn) readPackets(buf []byte) (int, error) {
 // protocolFailure answers a packet that could not be decoded: a CONNACK
 // refusal for a bad CONNECT, a DISCONNECT with the reason code for a 5.0
 // client, nothing for 3.1.1 (the spec says close), and a log line.
-func (c *conn) protocolFailure(p *codec.Packet, err error) error {
+func (c *conn) protocolFailure(t codec.PacketType, p *codec.Packet, err error) error {
 	reason := codec.ReasonOf(err)
 	c.closeReason = reason
 	if !c.connected {
-		if p.Type == codec.CONNECT || errors.Is(err, codec.ErrProtocolName) || errors.Is(err, codec.ErrProtocolVersion) {
-			c.refuseConnect(p.Connect.ProtocolVersion, reason)
+		// Only a CONNECT is answered, with a CONNACK in the level it
+		// announced; anything else before CONNECT is just closed.
+		if t == codec.CONNECT {
+			level := byte(0)
+			if !errors.Is(err, codec.ErrPacketTooLarge) {
+				level = p.Connect.ProtocolVersion // set as far as decoding got
+			}
+			c.refuseConnect(level, reason)
 		}
 	} else {
 		c.sendDisconnect(reason)
@@ -223,6 +238,9 @@ func (c *conn) protocolFailure(p *codec.Packet, err error) error {
 		"reason", reason.String(), "err", err.Error())
 	return err
 }
+
+// packetTypeOf returns the type of the packet whose first byte is b.
+func packetTypeOf(b byte) codec.PacketType { return codec.PacketType(b >> 4) }
 
 func (c *conn) handle(p *codec.Packet) error {
 	if !c.connected {
@@ -363,6 +381,7 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	s.conns.remove(c)
 	s.nconns.Add(-1)
 	c.outMu.Lock()
+	c.outClosed = true
 	for i := range c.outq {
 		c.outq[i].Msg.Release()
 	}
@@ -372,7 +391,7 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		c.sent[i].Msg.Release()
 	}
 	c.sent = nil
-	if c.connected {
+	if c.connected && !c.detached {
 		s.detach(c)
 	}
 	reason := c.closeReason.String()

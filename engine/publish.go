@@ -169,5 +169,10 @@ func (c *conn) handleDisconnect(d *codec.Disconnect) error {
 		c.sess.Unlock()
 	}
 	c.closeReason = d.ReasonCode
+	// Let the session go now rather than when the close is noticed, so that
+	// a reconnect racing the close already sees the session's end (a clean
+	// session is gone, MQTT-3.1.2-6 of 3.1.1).
+	c.srv.detach(c)
+	c.detached = true
 	return errDisconnect
 }

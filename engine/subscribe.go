@@ -27,7 +27,9 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 	var wantRetained []retainedReq
 	for i := range p.Subscriptions {
 		sub := &p.Subscriptions[i]
-		if err := codec.ValidateFilter(sub.Filter, c.version); err != nil {
+		// Shared subscriptions are offered at every level, as Mosquitto and
+		// EMQX do, so "$share/" filters follow the 5.0 rules everywhere.
+		if err := codec.ValidateFilter(sub.Filter, codec.Version5); err != nil {
 			codes[i] = byte(codec.TopicFilterInvalid)
 			if !v5 {
 				codes[i] = 0x80
@@ -45,7 +47,6 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 			NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished, SubID: subID})
 		codes[i] = sub.QoS // granted QoS: the broker supports 2
 		_, _, shared := codec.SplitShared(sub.Filter)
-		shared = shared && v5
 		// Retained messages: not for shared subscriptions (4.8.2); per retain
 		// handling 0 always, 1 only for a new subscription, 2 never (3.8.3.1).
 		if !shared && (sub.RetainHandling == 0 || sub.RetainHandling == 1 && !existed) {
