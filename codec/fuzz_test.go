@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+	"unicode/utf8"
 )
 
 // The decode fuzz targets feed arbitrary bytes to a decoder at one protocol
@@ -83,10 +84,14 @@ func FuzzTopicName(f *testing.F) {
 	f.Fuzz(func(t *testing.T, topic []byte) {
 		err := ValidateTopicName(topic)
 		hasWild := bytes.ContainsAny(topic, "+#")
-		if err == nil && (hasWild || ValidUTF8(topic) != nil) {
+		wellFormed := utf8.Valid(topic) && bytes.IndexByte(topic, 0) < 0 // independent of the word-at-a-time scan
+		if (ValidUTF8(topic) == nil) != wellFormed {
+			t.Fatalf("ValidUTF8(%q) = %v, reference says well-formed=%v", topic, ValidUTF8(topic), wellFormed)
+		}
+		if err == nil && (hasWild || !wellFormed) {
 			t.Fatalf("accepted invalid topic name %q", topic)
 		}
-		if err != nil && !hasWild && ValidUTF8(topic) == nil && len(topic) <= 65535 {
+		if err != nil && !hasWild && wellFormed && len(topic) <= 65535 {
 			t.Fatalf("refused valid topic name %q: %v", topic, err)
 		}
 		if err == nil && len(topic) > 0 && !bytes.HasPrefix(topic, []byte(SharePrefix)) {

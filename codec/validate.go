@@ -2,15 +2,52 @@ package codec
 
 import (
 	"bytes"
+	"encoding/binary"
 	"unicode/utf8"
 )
+
+// Word-at-a-time scanning: topics and strings are mostly ASCII, so the
+// validators first skip 8 bytes at a time while no byte is NUL, non-ASCII
+// or (for topic names) a wildcard, then check the rest byte by byte.
+const (
+	lows  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// hasZeroByte reports whether any byte of x is 0.
+func hasZeroByte(x uint64) bool { return (x-lows)&^x&highs != 0 }
+
+// asciiPrefix returns the length of the longest prefix of b, in whole
+// 8-byte words, that holds only ASCII bytes other than NUL.
+func asciiPrefix(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		if w&highs != 0 || hasZeroByte(w) {
+			break
+		}
+	}
+	return i
+}
+
+// plainPrefix is asciiPrefix that also stops at '+' and '#'.
+func plainPrefix(b []byte) int {
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		w := binary.LittleEndian.Uint64(b[i:])
+		if w&highs != 0 || hasZeroByte(w) || hasZeroByte(w^(lows*'+')) || hasZeroByte(w^(lows*'#')) {
+			break
+		}
+	}
+	return i
+}
 
 // ValidUTF8 checks a UTF-8 Encoded String (1.5.4): well-formed UTF-8 with no
 // surrogate code points (MQTT-1.5.4-1) and no U+0000 (MQTT-1.5.4-2). Control
 // characters and non-characters are allowed: the specification only says a
 // receiver MAY reject them, and real clients send them.
 func ValidUTF8(b []byte) error {
-	i := 0
+	i := asciiPrefix(b)
 	for i < len(b) {
 		c := b[i]
 		if c == 0 {
@@ -44,7 +81,7 @@ func ValidateTopicName(topic []byte) error {
 		return ErrTopicTooLong
 	}
 	utf8Checked := false
-	for _, c := range topic {
+	for _, c := range topic[plainPrefix(topic):] {
 		switch {
 		case c == '+' || c == '#': // never inside a multi-byte sequence
 			return ErrTopicWildcard

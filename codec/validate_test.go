@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"errors"
 	"strings"
 	"testing"
@@ -205,4 +206,27 @@ func sameErr(err, want error) bool {
 		return err == nil
 	}
 	return errors.Is(err, want)
+}
+
+// TestWordScanBoundaries puts each kind of byte the word-at-a-time scan must
+// stop at in every position around the 8-byte boundaries.
+func TestWordScanBoundaries(t *testing.T) {
+	for n := 1; n <= 24; n++ {
+		for pos := 0; pos < n; pos++ {
+			for _, bad := range []byte{'+', '#', 0, 0x80, 0xFF} {
+				b := bytes.Repeat([]byte("a"), n)
+				b[pos] = bad
+				if ValidateTopicName(b) == nil {
+					t.Fatalf("ValidateTopicName accepted %q", b)
+				}
+				if (ValidUTF8(b) == nil) != (bad == '+' || bad == '#') {
+					t.Fatalf("ValidUTF8(%q) = %v", b, ValidUTF8(b))
+				}
+			}
+			b := bytes.Repeat([]byte("a"), n)
+			if ValidateTopicName(b) != nil || ValidUTF8(b) != nil {
+				t.Fatalf("refused %q", b)
+			}
+		}
+	}
 }
