@@ -308,6 +308,13 @@ func (s *Server) endSession(sess *sessions.Session, why string) {
 // publishWill publishes a will message (retained if it asks) and releases it.
 func (s *Server) publishWill(m *message.Message) {
 	now := time.Now()
+	// The will's Message Expiry Interval counts from its publication
+	// (3.1.3.2.4), not from the CONNECT that carried it. Nobody else holds
+	// the message yet, so it can be restamped.
+	if m.ExpireAt != 0 {
+		m.ExpireAt = now.UnixNano() + (m.ExpireAt - m.Created)
+	}
+	m.Created = now.UnixNano()
 	if m.Retain {
 		s.storeRetained(m)
 	}
