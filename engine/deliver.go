@@ -350,6 +350,11 @@ func (s *Server) housekeeping() {
 			case c.overSince.Load() != 0 && time.Duration(now-c.overSince.Load()) > s.opts.SlowConsumerAfter:
 				s.log.Warn("disconnecting slow consumer", "client_id", c.clientIDShared(), "remote", c.remote.String())
 				c.kick(codec.QuotaExceeded)
+			case c.overSince.Load() != 0:
+				// gnet does not tell when a connection's outbound buffer
+				// drains: look again, and send what waits in the session,
+				// once the client has caught up.
+				_ = c.gc.Wake(nil)
 			}
 		})
 	}
