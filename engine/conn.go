@@ -118,6 +118,17 @@ func (c *conn) push(d sessions.Delivery) {
 	}
 }
 
+// sessionQueued reports whether the session holds deliveries waiting for room.
+func (c *conn) sessionQueued() bool {
+	if c.sess == nil {
+		return false
+	}
+	c.sess.Lock()
+	n, _ := c.sess.Queued()
+	c.sess.Unlock()
+	return n > 0
+}
+
 // overBound reports whether the connection has more unsent bytes than
 // MaxOutboundBytes.
 func (c *conn) overBound() bool { return c.outBytes.Load() > int64(c.srv.opts.MaxOutboundBytes) }
@@ -179,11 +190,12 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 	// the in-flight window: drain again, a bounded number of times.
 	for range 4 {
 		c.windowFreed = false
+		c.updateOutbound() // gnet drains its buffer without telling us: look before deciding
 		if action == gnet.None && c.connected {
 			c.drainSession()
 		}
 		c.flush()
-		if !c.windowFreed {
+		if !c.windowFreed && !(action == gnet.None && c.connected && !c.overBound() && c.sessionQueued()) {
 			break
 		}
 	}

@@ -83,7 +83,13 @@ func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte,
 		s.stats.droppedQoS0.Add(1)
 		return false
 	}
-	d, send, drop := sess.Offer(sessions.Delivery{Msg: m.Ref(), QoS: qos, Retain: retain, SubIDs: ids}, now, c == nil || !c.overBound())
+	room := c == nil || !c.overBound()
+	d, send, drop := sess.Offer(sessions.Delivery{Msg: m.Ref(), QoS: qos, Retain: retain, SubIDs: ids}, now, room)
+	if !room && drop == sessions.Accepted {
+		// Queued behind the outbound bound: make sure housekeeping looks at
+		// this connection again even if no flush sees it over the bound.
+		c.overSince.CompareAndSwap(0, now)
+	}
 	if send {
 		if d.QoS > 0 {
 			d.Msg.Ref() // one for the in-flight window, one for the write
