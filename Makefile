@@ -12,7 +12,7 @@ FUZZ_TARGETS := ./codec:FuzzDecode31 ./codec:FuzzDecode311 ./codec:FuzzDecode5 \
 help:
 	@echo "make build        build $(BIN)"
 	@echo "make run          build and start a broker on 127.0.0.1:1883"
-	@echo "make test         vet, gofmt check, and every test with -race (what CI runs)"
+	@echo "make test         vet, gofmt check, every test with -race, and the mosquitto-clients end-to-end check (what CI runs)"
 	@echo "make cover        per-package statement coverage"
 	@echo "make bench        benchmarks: codec micro-benchmarks and the side-by-side codec comparison"
 	@echo "make fuzz         run every fuzz target for FUZZTIME (default $(FUZZTIME)) each"
@@ -29,9 +29,10 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	cd perf && $(GO) vet ./...
 
-test: lint
+test: lint build
 	$(GO) test -race -count=1 $(PKGS)
 	cd perf && $(GO) test -race -count=1 ./...
+	bash test/e2e_mosquitto.sh
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

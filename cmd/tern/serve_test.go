@@ -1,0 +1,74 @@
+package main
+
+import (
+	"net"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/tern-mqtt/tern/internal/testutil"
+)
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	testutil.Require(t, err, "listen")
+	defer l.Close()
+	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+}
+
+// TestServeStopsOnSIGTERM runs `tern serve`, connects a 5.0 client and sends
+// the process SIGTERM: the client gets DISCONNECT 0x8B (server shutting
+// down) and serve returns 0.
+func TestServeStopsOnSIGTERM(t *testing.T) {
+	addr := "127.0.0.1:" + freePort(t)
+	code := make(chan int, 1)
+	go func() { code <- serve([]string{"--listen", addr, "--log-level", "error", "--shutdown-timeout", "3s"}) }()
+	var c *testutil.V5
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		var err error
+		if c, _, err = testutil.DialV5(addr, &paho.Connect{ClientID: "sigterm", CleanStart: true}); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("broker did not start: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	testutil.Require(t, syscall.Kill(syscall.Getpid(), syscall.SIGTERM), "kill")
+	select {
+	case d := <-c.Disconnects:
+		testutil.Equal(t, d.ReasonCode, byte(0x8B), "DISCONNECT reason on shutdown")
+	case <-time.After(5 * time.Second):
+		t.Fatal("no DISCONNECT 0x8B")
+	}
+	select {
+	case rc := <-code:
+		testutil.Equal(t, rc, 0, "exit code")
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not return")
+	}
+}
+
+func TestServeFlagErrors(t *testing.T) {
+	f := func(args ...string) {
+		t.Helper()
+		if rc := serve(args); rc != 2 {
+			t.Fatalf("serve %v = %d, want 2", args, rc)
+		}
+	}
+	f("--max-inflight", "0")
+	f("--max-keepalive", "70000")
+	f("--topic-alias-max", "70000")
+	f("--log-level", "loud")
+	f("--log-format", "xml")
+	f("--no-such-flag")
+	f("extra-arg")
+	if rc := serve([]string{"--help"}); rc != 0 {
+		t.Fatalf("--help exit %d", rc)
+	}
+}
