@@ -24,8 +24,9 @@ for _ in $(seq 50); do
 done
 
 fail=0
+passed=0
 check() { # name, want, got
-  if [ "$2" == "$3" ]; then echo "ok   $1"; else echo "FAIL $1: want [$2] got [$3]"; fail=1; fi
+  if [ "$2" == "$3" ]; then echo "ok   $1"; passed=$((passed + 1)); else echo "FAIL $1: want [$2] got [$3]"; fail=$((fail + 1)); fi
 }
 
 for v in mqttv31 mqttv311 mqttv5; do
@@ -53,11 +54,12 @@ mosquitto_sub -h 127.0.0.1 -p "$port" -t e2e/none -i dying --will-topic e2e/will
 dying=$!
 sleep 0.5
 kill -9 "$dying"
+wait "$dying" 2>/dev/null || true
 wait "$sub" || true
 check "will published on abnormal close" "gone" "$(cat "$work/will")"
 
 if [ "$fail" != 0 ]; then
   echo "--- broker log"; tail -n 50 "$log"
-  exit 1
 fi
-echo "e2e: all mosquitto-clients checks passed"
+echo "e2e: $passed passed, $fail failed"
+[ "$fail" == 0 ]
