@@ -39,6 +39,7 @@ type conn struct {
 	aliasesIn     map[uint16][]byte
 	expiryAtStart uint32 // Session Expiry Interval of the CONNECT, for the DISCONNECT rule
 
+	needBytes     int              // bytes the next packet needs in the inbound buffer before decoding is worth it
 	windowFreed   bool             // a delivery of this batch was dropped, not written
 	detached      bool             // the session was let go on DISCONNECT, before the close
 	gracefulClose bool             // DISCONNECT received without will
@@ -175,12 +176,16 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	action := gnet.None
-	if n := gc.InboundBuffered(); n > 0 {
+	// Peek(-1) copies a packet split across reads out of gnet's ring buffer:
+	// wait until the whole packet is there rather than copying it again on
+	// every read of a large, slowly arriving packet.
+	if n := gc.InboundBuffered(); n > 0 && n >= c.needBytes {
 		buf, _ := gc.Peek(-1)
 		used, err := c.readPackets(buf)
 		if used > 0 { // gnet's Discard(0) would drop everything buffered
 			_, _ = gc.Discard(used)
 		}
+		c.needBytes = pendingPacketLen(buf[used:])
 		if err != nil {
 			c.closeErr = err
 			action = gnet.Close
@@ -251,6 +256,19 @@ func (c *conn) protocolFailure(t codec.PacketType, p *codec.Packet, err error) e
 	return err
 }
 
+// pendingPacketLen returns the full length of the incomplete packet at the
+// start of rest once its fixed header is readable, else 0.
+func pendingPacketLen(rest []byte) int {
+	if len(rest) < 2 {
+		return 0
+	}
+	rl, n, err := codec.ReadVarint(rest[1:])
+	if err != nil {
+		return 0
+	}
+	return 1 + n + rl
+}
+
 // packetTypeOf returns the type of the packet whose first byte is b.
 func packetTypeOf(b byte) codec.PacketType { return codec.PacketType(b >> 4) }
 
@@ -311,23 +329,44 @@ func (c *conn) sendDisconnect(reason codec.ReasonCode) {
 	c.wbuf, _ = d.Append(c.wbuf, c.version)
 }
 
-// flush writes everything the batch collected with one writev, and takes the
-// deliveries other loops queued for this connection.
-func (c *conn) flush() {
+// appendPushed moves the deliveries other loops pushed for this connection
+// into the batch. They are older than anything still queued in the session
+// (Offer only sends directly while that queue is empty), so drainSession
+// calls this first, under the session lock, to keep the session's order
+// (MQTT-4.6.0-6).
+func (c *conn) appendPushed(sessLocked bool) {
 	c.outMu.Lock()
 	batch := c.outq
 	c.outq = c.spare[:0]
 	c.wakePending = false
 	c.outMu.Unlock()
 	for i := range batch {
-		if d := batch[i]; !c.appendDelivery(&d) && d.QoS > 0 && c.sess != nil {
+		d := batch[i]
+		if c.appendDelivery(&d) || d.QoS == 0 || c.sess == nil {
+			continue
+		}
+		if !sessLocked {
 			c.sess.Lock()
+		}
+		if c.sess.Owner() == c { // a taken-over connection must not touch the new owner's window
 			completeUnsent(c.sess, &d)
+		}
+		if !sessLocked {
 			c.sess.Unlock()
 		}
 	}
 	clear(batch)
 	c.spare = batch[:0]
+}
+
+// maxIovecs is the most buffers one writev takes on Linux (IOV_MAX); gnet
+// passes a longer list to the kernel as is, which fails with EINVAL.
+const maxIovecs = 1024
+
+// flush writes everything the batch collected, in as few writev calls as
+// IOV_MAX allows (one for a batch of up to about 500 deliveries).
+func (c *conn) flush() {
+	c.appendPushed(false)
 	if len(c.wbuf) == 0 && len(c.cuts) == 0 {
 		c.updateOutbound()
 		return
@@ -338,18 +377,26 @@ func (c *conn) flush() {
 		if ct.at > start {
 			c.iov = append(c.iov, c.wbuf[start:ct.at])
 		}
-		c.iov = append(c.iov, ct.payload)
+		if len(ct.payload) > 0 {
+			c.iov = append(c.iov, ct.payload)
+		}
 		start = ct.at
 	}
 	if start < len(c.wbuf) {
 		c.iov = append(c.iov, c.wbuf[start:])
 	}
-	if len(c.iov) == 1 {
-		_, _ = c.gc.Write(c.iov[0])
-	} else {
-		_, _ = c.gc.Writev(c.iov)
+	for iov := c.iov; len(iov) > 0 && !c.closed.Load(); {
+		n := min(len(iov), maxIovecs)
+		if n == 1 {
+			_, _ = c.gc.Write(iov[0])
+		} else {
+			_, _ = c.gc.Writev(iov[:n])
+		}
+		iov = iov[n:]
 	}
 	// gnet copied whatever the socket did not take: the payloads can go.
+	// (A failed write closes the connection inside Writev; OnClose then
+	// released c.sent already and left it empty.)
 	for i := range c.sent {
 		c.sent[i].Msg.Release()
 		c.sent[i] = sessions.Delivery{}

@@ -108,45 +108,47 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		will = &sessions.Will{Msg: m, Delay: p.WillProps.WillDelay}
 	}
 
-	sess, present, old := s.acquireSession(clientID, p.CleanStart)
-	if old != nil {
-		// Clean Start replaced a session: its connection, if any, is taken
-		// over (MQTT-3.1.4-3) and the old session ends.
-		old.Lock()
-		oc, _ := old.Owner().(*conn)
-		old.Unlock()
-		if oc != nil && oc != c {
-			oc.takenOver()
-			oc.kick(codec.SessionTakenOver)
+	var (
+		sess    *sessions.Session
+		present bool
+		prev    any
+	)
+	for attempt := 0; ; attempt++ {
+		var old *sessions.Session
+		sess, present, old = s.acquireSession(clientID, p.CleanStart)
+		if old != nil {
+			// Clean Start replaced a session: its connection, if any, is
+			// taken over (MQTT-3.1.4-3) and the old session ends.
+			old.Lock()
+			oc, _ := old.Owner().(*conn)
+			old.Unlock()
+			if oc != nil && oc != c {
+				oc.takenOver()
+				oc.kick(codec.SessionTakenOver)
+			}
+			s.endSession(old, "clean start")
 		}
-		s.endSession(old, "clean start")
+		sess.Lock()
+		if !sess.Ended() || attempt == 3 {
+			break
+		}
+		// Ended between Acquire and Lock (its last connection or its expiry
+		// ended it, or a racing CONNECT replaced it): start again.
+		sess.Unlock()
 	}
-	sess.Lock()
+	// sess is locked from here until the session is attached and resent.
 	if sess.Timer != nil { // a returning client cancels a delayed will and the expiry (MQTT-3.1.3-9)
 		sess.Timer.Stop()
 		sess.Timer = nil
+	}
+	sess.NextTimer() // a timer that fired already but waits for the lock is now stale
+	if will != nil {
+		will.Msg.Origin = sess.Seq // No Local applies to the client's own will too
 	}
 	prevWill := sess.Will
 	sess.Will = will
 	sess.Expiry = expiry
 	sess.Version = c.version
-	prev := sess.Attach(c, recvMax)
-	sess.Unlock()
-	c.sess = sess
-	if prevWill != nil {
-		// The previous connection's will: a taken-over connection closed by
-		// the server publishes it unless it was delayed (MQTT-3.1.3-9); a
-		// delayed one is cancelled by this new connection.
-		if prev != nil && prevWill.Delay == 0 {
-			s.publishWill(prevWill.Msg)
-		} else {
-			prevWill.Msg.Release()
-		}
-	}
-	if pc, ok := prev.(*conn); ok && pc != c {
-		pc.takenOver()
-		pc.kick(codec.SessionTakenOver) // MQTT-3.1.4-3
-	}
 
 	ack := codec.Connack{SessionPresent: present}
 	if v5 {
@@ -168,10 +170,30 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		}
 	}
 	c.wbuf, _ = ack.Append(c.wbuf, c.version)
+	c.sess = sess
+	prev = sess.Attach(c, recvMax)
+	// Resend in flight while still holding the lock, so that no delivery
+	// another loop tracks meanwhile is sent twice (once as a resend).
+	c.resendLocked()
+	sess.Unlock()
 	c.session.Store(&connSession{clientID: clientID, keepAlive: c.keepAlive})
+
+	if prevWill != nil {
+		// The previous connection's will: a taken-over connection closed by
+		// the server publishes it unless it was delayed (MQTT-3.1.3-9); a
+		// delayed one is cancelled by this new connection.
+		if prev != nil && prevWill.Delay == 0 {
+			s.publishWill(prevWill.Msg)
+		} else {
+			prevWill.Msg.Release()
+		}
+	}
+	if pc, ok := prev.(*conn); ok && pc != c {
+		pc.takenOver()
+		pc.kick(codec.SessionTakenOver) // MQTT-3.1.4-3
+	}
 	s.log.Debug("client connected", "client_id", clientID, "remote", c.remote.String(), "protocol", c.version,
 		"clean_start", p.CleanStart, "session_present", present, "keep_alive", p.KeepAlive)
-	c.resend()
 	return nil
 }
 
@@ -192,14 +214,13 @@ func (s *Server) acquireSession(id string, fresh bool) (sess *sessions.Session, 
 	return s.sessions.Acquire(id, fresh)
 }
 
-// resend sends, after CONNACK of a resumed session, the in-flight outbound
-// messages again: PUBLISH with DUP for unacknowledged ones, PUBREL for QoS 2
-// ones already received (MQTT-4.4.0-1), in their original order.
-func (c *conn) resend() {
+// resendLocked sends, after CONNACK of a resumed session, the in-flight
+// outbound messages again: PUBLISH with DUP for unacknowledged ones, PUBREL
+// for QoS 2 ones already received (MQTT-4.4.0-1), in their original order.
+// The session must be locked.
+func (c *conn) resendLocked() {
 	sess := c.sess
-	sess.Lock()
-	infl := sess.InflightInOrder()
-	for _, in := range infl {
+	for _, in := range sess.InflightInOrder() {
 		if in.Released {
 			a := codec.Ack{Type: codec.PUBREL, PacketID: in.PacketID}
 			c.wbuf, _ = a.Append(c.wbuf, c.version)
@@ -212,5 +233,4 @@ func (c *conn) resend() {
 			completeUnsent(sess, &d)
 		}
 	}
-	sess.Unlock()
 }

@@ -11,7 +11,8 @@ import (
 // route delivers m to every matching subscription: once per subscriber with
 // the highest granted QoS and every matching subscription identifier
 // (MQTT-3.3.4-2, -3, -4), and to one member of each matching shared group. It
-// returns how many sessions took the message and whether any refused it.
+// returns how many sessions took the message and whether any refused it for
+// a full queue (the publisher then hears 0x97 if nobody took it).
 // The caller keeps its reference to m.
 func (s *Server) route(m *message.Message, now int64) (matched int, refused bool) {
 	res := s.router.Match(m.Topic)
@@ -39,9 +40,10 @@ func (s *Server) route(m *message.Message, now int64) (matched int, refused bool
 			continue
 		}
 		// RETAIN is kept only for Retain As Published (MQTT-3.3.1-12, -13).
-		if s.deliverTo(sess, m, min(qos, m.QoS), retain && m.Retain, ids, now) {
+		switch s.deliverTo(sess, m, min(qos, m.QoS), retain && m.Retain, ids, now) {
+		case sessions.Accepted:
 			matched++
-		} else {
+		case sessions.RefusedQueueFull:
 			refused = true
 		}
 	}
@@ -54,9 +56,10 @@ func (s *Server) route(m *message.Message, now int64) (matched int, refused bool
 		if sub.SubID != 0 {
 			ids = []uint32{sub.SubID}
 		}
-		if s.deliverTo(sub.Key, m, min(sub.QoS, m.QoS), sub.RetainAsPublished && m.Retain, ids, now) {
+		switch s.deliverTo(sub.Key, m, min(sub.QoS, m.QoS), sub.RetainAsPublished && m.Retain, ids, now) {
+		case sessions.Accepted:
 			matched++
-		} else {
+		case sessions.RefusedQueueFull:
 			refused = true
 		}
 	}
@@ -73,15 +76,15 @@ func online(sess *sessions.Session) bool {
 
 // deliverTo offers m to one session. Online, with room, it goes straight to
 // the connection's outbound queue; otherwise the session queues it (QoS 0
-// over the outbound bound is dropped, DESIGN invariant 5). It returns false
-// when the message was dropped or refused.
-func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte, retain bool, ids []uint32, now int64) bool {
+// over the outbound bound is dropped, DESIGN invariant 5). It returns what
+// became of the delivery.
+func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte, retain bool, ids []uint32, now int64) sessions.Drop {
 	sess.Lock()
 	c, _ := sess.Owner().(*conn)
 	if c != nil && qos == 0 && c.overBound() {
 		sess.Unlock()
 		s.stats.droppedQoS0.Add(1)
-		return false
+		return sessions.DroppedQueueQoS0
 	}
 	room := c == nil || !c.overBound()
 	d, send, drop := sess.Offer(sessions.Delivery{Msg: m.Ref(), QoS: qos, Retain: retain, SubIDs: ids}, now, room)
@@ -98,16 +101,14 @@ func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte,
 	}
 	sess.Unlock()
 	switch drop {
-	case sessions.Accepted:
-		return true
 	case sessions.RefusedQueueFull:
 		s.stats.refused.Add(1)
 	case sessions.DroppedExpired:
 		s.stats.expired.Add(1)
-	default:
+	case sessions.DroppedQueueQoS0:
 		s.stats.droppedQoS0.Add(1)
 	}
-	return false
+	return drop
 }
 
 // drainSession moves queued deliveries into this batch while the in-flight
@@ -123,7 +124,8 @@ func (c *conn) drainSession() {
 	if sess.Owner() != c {
 		return
 	}
-	for budget := 1024; budget > 0; budget-- {
+	c.appendPushed(true)
+	for budget := 512; budget > 0; budget-- {
 		d, ok, expired := sess.Next(now)
 		c.srv.stats.expired.Add(int64(expired))
 		if !ok {
@@ -146,14 +148,10 @@ func (c *conn) drainSession() {
 // or too large for the client): the reference is released, and the caller
 // ends the in-flight state with completeUnsent.
 func (c *conn) appendDelivery(d *sessions.Delivery) bool {
+	// Expiry is checked where a message waits (Offer, Next): once handed to
+	// the connection its onward delivery has started (MQTT-3.3.2-5).
 	m := d.Msg
 	now := time.Now().UnixNano()
-	if m.Expired(now) { // expired messages are never sent (MQTT-3.3.2-5)
-		c.srv.stats.expired.Add(1)
-		c.windowFreed = true
-		m.Release()
-		return false
-	}
 	h := codec.PublishHeader{Dup: d.Dup, QoS: d.QoS, Retain: d.Retain, Topic: m.Topic, PacketID: d.PacketID,
 		PayloadLen: len(m.Payload)}
 	if c.version >= codec.Version5 {
@@ -218,9 +216,10 @@ func completeUnsent(sess *sessions.Session, d *sessions.Delivery) {
 	}
 }
 
-// detach runs when a connected client's connection closes: the session goes
-// offline, its will is published now or after its delay, and a session with
-// expiry 0 ends while one with an expiry gets a timer.
+// detach runs when a connected client's connection closes (or it sent
+// DISCONNECT): the session goes offline, its will is published now or after
+// its delay, and a session with expiry 0 ends while one with an expiry gets a
+// timer.
 func (s *Server) detach(c *conn) {
 	sess := c.sess
 	sess.Lock()
@@ -231,15 +230,19 @@ func (s *Server) detach(c *conn) {
 	will := sess.Will
 	sess.Will = nil
 	expiry := sess.Expiry
-	if will != nil && will.Delay > 0 && expiry > 0 {
+	gen := sess.NextTimer()
+	switch {
+	case expiry == 0:
+		sess.End() // decided under the lock, so no CONNECT resumes it meanwhile
+	case will != nil && will.Delay > 0:
 		// Published when the delay or the session ends, whichever is first
 		// (MQTT-3.1.3-9); a returning client cancels it.
 		sess.Will = will
-		delay := min(time.Duration(will.Delay)*time.Second, expiryDuration(expiry))
-		sess.Timer = time.AfterFunc(delay, func() { s.fireWill(sess) })
 		will = nil
-	} else if expiry != 0 && expiry != 0xFFFFFFFF {
-		sess.Timer = time.AfterFunc(expiryDuration(expiry), func() { s.expireSession(sess) })
+		delay := min(time.Duration(sess.Will.Delay)*time.Second, expiryDuration(expiry))
+		sess.Timer = time.AfterFunc(delay, func() { s.fireWill(sess, gen, delay) })
+	case expiry != 0xFFFFFFFF:
+		sess.Timer = time.AfterFunc(expiryDuration(expiry), func() { s.expireSession(sess, gen) })
 	}
 	sess.Unlock()
 	if will != nil && !c.gracefulClose {
@@ -255,31 +258,45 @@ func (s *Server) detach(c *conn) {
 func expiryDuration(expiry uint32) time.Duration { return time.Duration(expiry) * time.Second }
 
 // fireWill publishes a delayed will whose client did not return in time, then
-// arms the session's expiry.
-func (s *Server) fireWill(sess *sessions.Session) {
+// lets the session expire at the end of its interval, which started when the
+// connection closed.
+func (s *Server) fireWill(sess *sessions.Session, gen uint64, waited time.Duration) {
 	sess.Lock()
-	if sess.Owner() != nil || sess.Ended() {
+	if !sess.TimerCurrent(gen) || sess.Owner() != nil || sess.Ended() {
 		sess.Unlock()
 		return
 	}
 	will := sess.Will
 	sess.Will = nil
-	expiry := sess.Expiry
 	sess.Timer = nil
-	if expiry != 0xFFFFFFFF {
-		sess.Timer = time.AfterFunc(expiryDuration(expiry), func() { s.expireSession(sess) })
+	end := false
+	if sess.Expiry != 0xFFFFFFFF {
+		left := expiryDuration(sess.Expiry) - waited
+		if left <= 0 {
+			sess.End()
+			end = true
+		} else {
+			gen := sess.NextTimer()
+			sess.Timer = time.AfterFunc(left, func() { s.expireSession(sess, gen) })
+		}
 	}
 	sess.Unlock()
 	if will != nil {
 		s.publishWill(will.Msg)
 	}
+	if end {
+		s.endSession(sess, "session expired")
+	}
 }
 
-func (s *Server) expireSession(sess *sessions.Session) {
+func (s *Server) expireSession(sess *sessions.Session, gen uint64) {
 	sess.Lock()
-	offline := sess.Owner() == nil
+	stale := !sess.TimerCurrent(gen) || sess.Owner() != nil || sess.Ended()
+	if !stale {
+		sess.End()
+	}
 	sess.Unlock()
-	if offline {
+	if !stale {
 		s.endSession(sess, "session expired")
 	}
 }
@@ -294,17 +311,13 @@ func (s *Server) endSession(sess *sessions.Session, why string) {
 		sess.Timer.Stop()
 		sess.Timer = nil
 	}
-	filters := make([]string, 0, len(sess.Subs()))
 	for f := range sess.Subs() {
-		filters = append(filters, f)
+		s.router.Unsubscribe(f, sess)
 	}
 	will := sess.Will
 	sess.Will = nil
 	sess.Clear()
 	sess.Unlock()
-	for _, f := range filters {
-		s.router.Unsubscribe(f, sess)
-	}
 	if will != nil {
 		s.publishWill(will.Msg)
 	}

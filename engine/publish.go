@@ -150,6 +150,13 @@ func (c *conn) handleAck(a *codec.Ack) error {
 // a 5.0 client asks for it (0x04), and a 5.0 client may change its session
 // expiry, but not from 0 (MQTT-3.14.2-2).
 func (c *conn) handleDisconnect(d *codec.Disconnect) error {
+	c.sess.Lock()
+	owner := c.sess.Owner() == c
+	c.sess.Unlock()
+	if !owner { // taken over: the session belongs to the new connection now
+		c.gracefulClose = true
+		return errDisconnect
+	}
 	if c.version >= codec.Version5 && d.Props.Has(codec.PropSessionExpiry) {
 		if c.expiryAtStart == 0 && d.Props.SessionExpiry != 0 {
 			return c.fail(codec.ProtocolError, "session expiry set on DISCONNECT after 0 on CONNECT")

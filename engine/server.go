@@ -242,7 +242,15 @@ wait:
 		}
 	}
 	err := s.cli.Stop()
-	s.wg.Wait()
+	// The accept loop may be blocked handing a connection to a loop that
+	// has stopped: wait for it only as long as ctx allows.
+	waited := make(chan struct{})
+	go func() { s.wg.Wait(); close(waited) }()
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		s.log.Warn("stop: accept loop did not finish in time")
+	}
 	s.log.Info("stopped")
 	return err
 }

@@ -40,11 +40,18 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 		filter := string(sub.Filter)
 		opts := sessions.SubOptions{QoS: sub.QoS, NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished,
 			RetainHandling: sub.RetainHandling, SubID: subID}
+		// The router changes under the session lock, so that a session being
+		// ended (takeover with Clean Start) cannot leave a subscription
+		// behind in the router; the router never takes session locks.
 		c.sess.Lock()
+		if c.sess.Ended() {
+			c.sess.Unlock()
+			return errProtocol // taken over meanwhile: this connection is closing
+		}
 		existed := c.sess.SetSub(filter, opts)
-		c.sess.Unlock()
 		s.router.Subscribe(router.Sub[*sessions.Session]{Key: c.sess, Filter: filter, QoS: sub.QoS,
 			NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished, SubID: subID})
+		c.sess.Unlock()
 		codes[i] = sub.QoS // granted QoS: the broker supports 2
 		_, _, shared := codec.SplitShared(sub.Filter)
 		// Retained messages: not for shared subscriptions (4.8.2); per retain
@@ -56,19 +63,26 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 	ack := codec.Suback{PacketID: p.PacketID, ReasonCodes: codes}
 	c.wbuf, _ = ack.Append(c.wbuf, c.version)
 	now := time.Now().UnixNano()
+	var found []*message.Message
 	for _, r := range wantRetained {
+		// Collect under the index's lock, deliver after it: delivery takes
+		// session locks and must not hold up writers of retained messages.
+		found = found[:0]
 		s.retained.Match(r.filter, func(_ string, m *message.Message) bool {
-			if m.Expired(now) {
-				return true
+			if !m.Expired(now) {
+				found = append(found, m.Ref())
 			}
-			var ids []uint32
-			if r.opts.SubID != 0 {
-				ids = []uint32{r.opts.SubID}
-			}
-			// Retained messages go out with RETAIN set (MQTT-3.3.1-8).
-			s.deliverTo(c.sess, m, min(r.opts.QoS, m.QoS), true, ids, now)
 			return true
 		})
+		var ids []uint32
+		if r.opts.SubID != 0 {
+			ids = []uint32{r.opts.SubID}
+		}
+		for _, m := range found {
+			// Retained messages go out with RETAIN set (MQTT-3.3.1-8).
+			s.deliverTo(c.sess, m, min(r.opts.QoS, m.QoS), true, ids, now)
+			m.Release()
+		}
 	}
 	return nil
 }
@@ -82,12 +96,12 @@ func (c *conn) handleUnsubscribe(p *codec.Unsubscribe) error {
 		filter := string(f)
 		c.sess.Lock()
 		existed := c.sess.DeleteSub(filter)
-		c.sess.Unlock()
 		if existed {
 			s.router.Unsubscribe(filter, c.sess)
 		} else {
 			codes[i] = byte(codec.NoSubscriptionExisted)
 		}
+		c.sess.Unlock()
 	}
 	ack := codec.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}
 	c.wbuf, _ = ack.Append(c.wbuf, c.version)

@@ -118,7 +118,9 @@ func (m *Message) Release() {
 }
 
 // Expired reports whether the message's expiry interval has passed at now.
-func (m *Message) Expired(now int64) bool { return m.ExpireAt != 0 && now >= m.ExpireAt }
+// A Message Expiry Interval of 0 is therefore still deliverable at the instant
+// of its publication, to the subscribers it is routed to then.
+func (m *Message) Expired(now int64) bool { return m.ExpireAt != 0 && now > m.ExpireAt }
 
 // RemainingExpiry returns the Message Expiry Interval to forward at now, in
 // whole seconds rounded up, and whether the message has one (MQTT-3.3.2-6).

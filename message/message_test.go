@@ -28,7 +28,7 @@ func TestNewCopiesOnce(t *testing.T) {
 	if left, ok := m.RemainingExpiry(now.Add(2500 * time.Millisecond).UnixNano()); !ok || left != 8 {
 		t.Fatalf("remaining expiry %d %v, want 8 (rounded up)", left, ok)
 	}
-	if m.Expired(now.Add(9*time.Second).UnixNano()) || !m.Expired(now.Add(10*time.Second).UnixNano()) {
+	if m.Expired(now.Add(10*time.Second).UnixNano()) || !m.Expired(now.Add(10*time.Second).UnixNano()+1) {
 		t.Fatal("Expired")
 	}
 	m.Ref()

@@ -82,7 +82,8 @@ type Session struct {
 	Will *Will
 	// Timer is the engine's pending timer for this session (will delay or
 	// expiry), stopped when a connection attaches.
-	Timer interface{ Stop() bool }
+	Timer    interface{ Stop() bool }
+	timerGen uint64
 }
 
 // Will is a will message and its delay (5.0 Will Delay Interval).
@@ -101,9 +102,26 @@ func newSession(id string, seq uint64, o *Options) *Session {
 func (s *Session) Lock()   { s.mu.Lock() }
 func (s *Session) Unlock() { s.mu.Unlock() }
 
-// Ended reports whether the session was removed from its table or replaced;
-// deliveries to it are dropped.
+// Ended reports whether the session was removed from its table, replaced,
+// or is being ended; deliveries to it are dropped and no connection may
+// attach to it.
 func (s *Session) Ended() bool { return s.ended }
+
+// End marks the session ended, in the same critical section as the decision
+// to end it, so that no connection attaches to it in between. The caller then
+// removes it from its table.
+func (s *Session) End() { s.ended = true }
+
+// NextTimer returns a new timer generation. A timer callback captures it and
+// acts only while it is still current (TimerCurrent), so a timer that fired
+// just as a client reconnected cannot act on the new connection's state.
+func (s *Session) NextTimer() uint64 {
+	s.timerGen++
+	return s.timerGen
+}
+
+// TimerCurrent reports whether gen is the newest timer generation.
+func (s *Session) TimerCurrent(gen uint64) bool { return s.timerGen == gen }
 
 // Owner returns the attached connection, or nil.
 func (s *Session) Owner() any { return s.owner }

@@ -189,7 +189,7 @@ func TestExpiredMessagesAreNeverDelivered(t *testing.T) {
 		t.Fatalf("expired message delivered (ok=%v expired=%d)", ok, expired)
 	}
 	m2 := message.New([]byte("t"), []byte("x"), nil, 1, false, 0, start)
-	m2.ExpireAt = start.UnixNano()
+	m2.ExpireAt = start.UnixNano() - 1
 	if _, _, drop := s.Offer(Delivery{Msg: m2, QoS: 1}, start.UnixNano(), true); drop != DroppedExpired {
 		t.Fatal("already expired on offer")
 	}

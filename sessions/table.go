@@ -79,14 +79,19 @@ func (t *Table) Acquire(id string, fresh bool) (s *Session, resumed bool, old *S
 	sh := t.shard(id)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if cur := sh.m[id]; cur != nil {
-		if !fresh {
+	cur := sh.m[id]
+	if cur != nil {
+		cur.mu.Lock()
+		ended := cur.ended // being ended by its last connection or its expiry: as good as gone
+		if !fresh && !ended {
+			cur.mu.Unlock()
 			return cur, true, nil
 		}
-		old = cur
-		old.mu.Lock()
-		old.ended = true
-		old.mu.Unlock()
+		cur.ended = true
+		cur.mu.Unlock()
+		if !ended {
+			old = cur
+		}
 	} else {
 		t.count.Add(1)
 	}
