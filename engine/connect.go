@@ -219,18 +219,22 @@ func (s *Server) acquireSession(id string, fresh bool) (sess *sessions.Session, 
 // for QoS 2 ones already received (MQTT-4.4.0-1), in their original order.
 // The session must be locked.
 func (c *conn) resendLocked() {
-	sess := c.sess
-	for _, in := range sess.InflightInOrder() {
-		if in.Released {
-			a := codec.Ack{Type: codec.PUBREL, PacketID: in.PacketID}
-			c.wbuf, _ = a.Append(c.wbuf, c.version)
-			continue
-		}
-		d := in.Delivery
-		d.Dup = true
-		d.Msg.Ref()
-		if !c.appendDelivery(&d) {
-			completeUnsent(sess, &d)
-		}
+	for _, in := range c.sess.Resend() {
+		c.resendOne(in)
+	}
+}
+
+// resendOne sends one in-flight delivery again. The session must be locked.
+func (c *conn) resendOne(in *sessions.Inflight) {
+	if in.Released {
+		a := codec.Ack{Type: codec.PUBREL, PacketID: in.PacketID}
+		c.wbuf, _ = a.Append(c.wbuf, c.version)
+		return
+	}
+	d := in.Delivery
+	d.Dup = true
+	d.Msg.Ref()
+	if !c.appendDelivery(&d) {
+		completeUnsent(c.sess, &d)
 	}
 }

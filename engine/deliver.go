@@ -125,6 +125,9 @@ func (c *conn) drainSession() {
 		return
 	}
 	c.appendPushed(true)
+	for in, ok := sess.ResendPending(); ok; in, ok = sess.ResendPending() {
+		c.resendOne(in)
+	}
 	for budget := 512; budget > 0; budget-- {
 		d, ok, expired := sess.Next(now)
 		c.srv.stats.expired.Add(int64(expired))

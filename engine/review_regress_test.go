@@ -100,3 +100,48 @@ func TestRegressOrderAcrossWindow(t *testing.T) {
 		pub.expect(codec.PUBACK)
 	}
 }
+
+// A reconnecting client with a smaller Receive Maximum gets only that many
+// of its unacknowledged messages resent at once (MQTT-3.3.4-9, 4.9); the rest
+// follow, in order and with DUP, as it acknowledges.
+func TestRegressResendWithinReceiveMaximum(t *testing.T) {
+	srv := testutil.StartBroker(t, engine.Options{})
+	addr := srv.Addr().String()
+	persistent := func(c *codec.Connect) { c.Props.SetSessionExpiry(60) }
+	sub, _ := connectWire(t, addr, codec.Version5, "rm-sub", persistent)
+	sub.subscribe(1, 0, subscription("rm", 1))
+	pub, _ := connectWire(t, addr, codec.Version5, "rm-pub", nil)
+	for i := 0; i < 5; i++ {
+		pub.publish("rm", 1, uint16(i+1), false, string(rune('a'+i)))
+		pub.expect(codec.PUBACK)
+	}
+	for i := 0; i < 5; i++ {
+		sub.expectPublish() // received, never acknowledged
+	}
+	sub.nc.Close()
+	time.Sleep(100 * time.Millisecond)
+
+	sub2 := dialWire(t, addr, codec.Version5)
+	sub2.connect("rm-sub", func(c *codec.Connect) {
+		c.CleanStart = false
+		c.Props.SetSessionExpiry(60)
+		c.Props.SetReceiveMaximum(2)
+	})
+	got := ""
+	var first []uint16
+	for i := 0; i < 2; i++ {
+		p := sub2.expectPublish()
+		testutil.Equal(t, p.Dup, true, "DUP on resend")
+		got += string(p.Payload)
+		first = append(first, p.PacketID)
+	}
+	sub2.expectNone(300 * time.Millisecond)
+	sub2.ack(codec.PUBACK, first[0])
+	sub2.ack(codec.PUBACK, first[1])
+	for i := 0; i < 3; i++ {
+		p := sub2.expectPublish()
+		got += string(p.Payload)
+		sub2.ack(codec.PUBACK, p.PacketID)
+	}
+	testutil.Equal(t, got, "abcde", "resend order")
+}

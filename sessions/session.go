@@ -34,6 +34,7 @@ type Delivery struct {
 type Inflight struct {
 	Delivery
 	Released bool   // QoS 2: PUBREC received, PUBREL sent; Msg is nil, awaiting PUBCOMP
+	Pending  bool   // to be resent on this connection once its Receive Maximum allows
 	seq      uint64 // send order, for redelivery in order (MQTT-4.6.0-1)
 }
 
@@ -68,6 +69,7 @@ type Session struct {
 	subs map[string]SubOptions
 
 	inflight  map[uint16]*Inflight
+	pending   int // in-flight entries not yet resent on the current connection
 	sendSeq   uint64
 	lastID    uint16
 	sendQuota int // the client's Receive Maximum
@@ -324,14 +326,51 @@ func (s *Session) Ack(id uint16, kind byte) bool {
 	if in.Msg != nil {
 		in.Msg.Release()
 	}
+	if in.Pending {
+		s.pending--
+	}
 	delete(s.inflight, id)
 	return true
 }
 
+// Resend returns, on a new connection, the in-flight deliveries to send
+// again now, in the order they were first sent: PUBLISH with DUP for those
+// not released, PUBREL for released QoS 2 ones, with their original packet
+// ids (MQTT-4.4.0-1). At most the connection's Receive Maximum are returned
+// (MQTT-3.3.4-9); the rest are marked pending and come from ResendPending as
+// acknowledgements free the window. Returned entries stay owned by the
+// session.
+func (s *Session) Resend() []*Inflight {
+	all := s.InflightInOrder()
+	s.pending = 0
+	for i, in := range all {
+		in.Pending = i >= s.sendQuota
+		if in.Pending {
+			s.pending++
+		}
+	}
+	return all[:min(len(all), s.sendQuota)]
+}
+
+// ResendPending returns the next pending in-flight delivery that the window
+// has room for, and marks it sent.
+func (s *Session) ResendPending() (*Inflight, bool) {
+	if s.pending == 0 || len(s.inflight)-s.pending >= s.sendQuota {
+		return nil, false
+	}
+	var next *Inflight
+	for _, in := range s.inflight {
+		if in.Pending && (next == nil || in.seq < next.seq) {
+			next = in
+		}
+	}
+	next.Pending = false
+	s.pending--
+	return next, true
+}
+
 // InflightInOrder returns the in-flight deliveries in the order they were
-// first sent, for redelivery on reconnect: PUBLISH with DUP for those not
-// released, PUBREL for released QoS 2 ones (MQTT-4.4.0-1). Each returned
-// unreleased entry's Msg stays owned by the session.
+// first sent. Each unreleased entry's Msg stays owned by the session.
 func (s *Session) InflightInOrder() []*Inflight {
 	out := make([]*Inflight, 0, len(s.inflight))
 	for _, in := range s.inflight {

@@ -255,3 +255,46 @@ func TestConcurrentAcquire(t *testing.T) {
 		t.Fatalf("%d sessions, want 50", tb.Len())
 	}
 }
+
+// On a new connection with a smaller Receive Maximum only that many
+// in-flight deliveries are resent at once (MQTT-3.3.4-9); the rest follow as
+// acknowledgements arrive, in order, before anything new.
+func TestResendWithinReceiveMaximum(t *testing.T) {
+	_, s := newTestSession(t, Options{})
+	s.Attach("c1", 10)
+	now := time.Now().UnixNano()
+	var ids []uint16
+	for i := 0; i < 5; i++ {
+		d, send, _ := s.Offer(Delivery{Msg: msg(fmt.Sprint("m", i), 1, 1), QoS: 1}, now, true)
+		if !send {
+			t.Fatal("must send")
+		}
+		ids = append(ids, d.PacketID)
+	}
+	s.Detach("c1")
+	s.Attach("c2", 2)
+	first := s.Resend()
+	if len(first) != 2 || first[0].PacketID != ids[0] || first[1].PacketID != ids[1] {
+		t.Fatalf("resent %d first", len(first))
+	}
+	if _, ok := s.ResendPending(); ok {
+		t.Fatal("window full: nothing more yet")
+	}
+	if _, send, _ := s.Offer(Delivery{Msg: msg("new", 1, 1), QoS: 1}, now, true); send {
+		t.Fatal("a new message must wait behind pending resends")
+	}
+	s.Ack(ids[0], 'a')
+	in, ok := s.ResendPending()
+	if !ok || in.PacketID != ids[2] {
+		t.Fatal("next pending resend in order")
+	}
+	s.Ack(ids[3], 'a') // acknowledged although not resent yet on this connection
+	s.Ack(ids[1], 'a')
+	if in, ok := s.ResendPending(); !ok || in.PacketID != ids[4] {
+		t.Fatal("last pending resend")
+	}
+	if _, ok := s.ResendPending(); ok {
+		t.Fatal("nothing pending")
+	}
+	s.Clear()
+}
