@@ -12,6 +12,7 @@ const usage = `usage: tern <command> [flags]
 
 commands:
   serve     run the broker (tern serve --help lists its flags)
+  wal       inspect a data directory: tail, check (tern wal for details)
   version   print the version
 `
 
@@ -25,6 +26,8 @@ func main() {
 		fmt.Println("tern", version)
 	case "serve":
 		os.Exit(serve(os.Args[2:]))
+	case "wal":
+		os.Exit(walCmd(os.Args[2:]))
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 	default:
