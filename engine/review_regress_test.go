@@ -145,3 +145,32 @@ func TestRegressResendWithinReceiveMaximum(t *testing.T) {
 	}
 	testutil.Equal(t, got, "abcde", "resend order")
 }
+
+// A subscriber that stays over MaxOutboundBytes longer than SlowConsumerAfter
+// is disconnected (5.0: DISCONNECT 0x97), and the others keep being served.
+func TestSlowConsumerDisconnected(t *testing.T) {
+	srv := testutil.StartBroker(t, engine.Options{MaxOutboundBytes: 32 << 10, SlowConsumerAfter: 500 * time.Millisecond})
+	addr := srv.Addr().String()
+	by := newBystander(t, addr)
+	slow, _ := connectWire(t, addr, codec.Version5, "slow", func(c *codec.Connect) { c.Props.SetSessionExpiry(60) })
+	slow.subscribe(1, 0, subscription("slow/t", 1))
+	pub, _ := connectWire(t, addr, codec.Version5, "slow-pub", nil)
+	payload := string(make([]byte, 48<<10))
+	// QoS 1 so that the messages wait in the session rather than being
+	// dropped: the slow client never reads, so once the kernel's socket
+	// buffers are full (a few MB on loopback) it stays over the bound.
+	for i := 0; i < 400; i++ {
+		pub.publish("slow/t", 1, uint16(i+1), false, payload)
+		pub.expect(codec.PUBACK)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for srv.Snapshot().Connections > 3 && time.Now().Before(deadline) { // bystander, publisher, slow
+		time.Sleep(50 * time.Millisecond)
+	}
+	for srv.Snapshot().Connections == 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	testutil.Equal(t, srv.Snapshot().Connections, int64(2), "connections after the slow consumer was cut off")
+	by.check()
+	pub.ping()
+}
