@@ -184,6 +184,7 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 		used, err := c.readPackets(buf)
 		if used > 0 { // gnet's Discard(0) would drop everything buffered
 			_, _ = gc.Discard(used)
+			c.lastRecv.Store(time.Now().UnixNano()) // once per read, not per packet
 		}
 		c.needBytes = pendingPacketLen(buf[used:])
 		if err != nil {
@@ -213,7 +214,8 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 func (c *conn) readPackets(buf []byte) (int, error) {
 	p := packetPool.Get().(*codec.Packet)
 	defer packetPool.Put(p)
-	used := 0
+	used, packets := 0, int64(0)
+	defer func() { c.srv.stats.received.Add(packets) }() // one shared-counter update per read
 	for used < len(buf) {
 		n, err := c.dec.Decode(buf[used:], p)
 		if errors.Is(err, codec.ErrNeedMore) {
@@ -223,8 +225,7 @@ func (c *conn) readPackets(buf []byte) (int, error) {
 			return used, c.protocolFailure(packetTypeOf(buf[used]), p, err)
 		}
 		used += n
-		c.lastRecv.Store(time.Now().UnixNano())
-		c.srv.stats.received.Add(1)
+		packets++
 		if err := c.handle(p); err != nil {
 			return used, err
 		}
