@@ -174,3 +174,25 @@ func TestSlowConsumerDisconnected(t *testing.T) {
 	by.check()
 	pub.ping()
 }
+
+// Request Problem Information 0: the server sends no Reason String or User
+// Property on anything but PUBLISH, CONNACK and DISCONNECT (MQTT-3.1.2-29);
+// Request Response Information 1: the server may answer without Response
+// Information (3.1.2.11.7), which Tern does.
+func TestRequestProblemAndResponseInformation(t *testing.T) {
+	srv := testutil.StartBroker(t, engine.Options{})
+	addr := srv.Addr().String()
+	c, ack := connectWire(t, addr, codec.Version5, "rpi", func(p *codec.Connect) {
+		p.Props.SetRequestProblemInfo(0)
+		p.Props.SetRequestResponseInfo(1)
+	})
+	if ack.Props.Has(codec.PropResponseInfo) || ack.Props.Has(codec.PropReasonString) {
+		t.Fatalf("CONNACK carries response information or a reason string")
+	}
+	c.subscribe(1, 0, subscription("a/#/b", 0)) // refused with 0x8F
+	c.publish("x", 1, 7, false, "p")
+	p := c.expect(codec.PUBACK)
+	if p.Ack.Props.Has(codec.PropReasonString) || p.Ack.Props.Has(codec.PropUser) {
+		t.Fatal("PUBACK carries a reason string or user property")
+	}
+}
