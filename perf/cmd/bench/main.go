@@ -1,0 +1,141 @@
+// Command bench runs one load scenario against several brokers, interleaved
+// (tern, mosquitto, mochi, tern, ...) so that the machine's noise hits all of
+// them alike, prints one JSON line per run and then a Markdown table of the
+// medians with ratios against Mosquitto.
+//
+//	go run ./cmd/bench -scenario fanin-qos0 -brokers tern,mosquitto,mochi -duration 5s -repeat 3
+//
+// Run it from inside perf/: it builds Tern from ../ and mochi from peers/mochi.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tern-mqtt/tern/perf/loadgen"
+	"github.com/tern-mqtt/tern/perf/peers"
+)
+
+// scenario is a named load shape; Duration, Warmup and the broker address are
+// filled in per run.
+type scenario struct {
+	name string
+	desc string
+	o    loadgen.Options
+}
+
+var scenarios = []scenario{
+	{"fanin-qos0", "fan-in QoS 0, 8 publishers → 1 subscriber on bench/+, 64 B",
+		loadgen.Options{Publishers: 8, Subscribers: 1, QoS: 0, PayloadSize: 64}},
+	{"fanin-qos1", "fan-in QoS 1, 8 publishers → 1 subscriber on bench/+, 64 B, window 64",
+		loadgen.Options{Publishers: 8, Subscribers: 1, QoS: 1, PayloadSize: 64, Window: 64}},
+	{"fanout-qos0", "fan-out QoS 0, 1 publisher → 50 subscribers on bench/+, 64 B",
+		loadgen.Options{Publishers: 1, Subscribers: 50, QoS: 0, PayloadSize: 64}},
+}
+
+// line is the JSON line printed per run.
+type line struct {
+	Scenario string `json:"scenario"`
+	Broker   string `json:"broker"`
+	Round    int    `json:"round"`
+	loadgen.Result
+}
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var names []string
+	for _, s := range scenarios {
+		names = append(names, s.name)
+	}
+	scen := flag.String("scenario", "fanin-qos0", "scenario: "+strings.Join(names, ", "))
+	brokers := flag.String("brokers", strings.Join(peers.Names, ","), "comma-separated brokers to compare: "+strings.Join(peers.Names, ", "))
+	duration := flag.Duration("duration", 5*time.Second, "measured interval of each run")
+	warmup := flag.Duration("warmup", time.Second, "load before each measured interval")
+	repeat := flag.Int("repeat", 3, "rounds; each round runs every broker once")
+	sources := flag.Int("source-addrs", 8, "spread connections over 127.0.0.1 .. 127.0.0.N")
+	flag.Parse()
+
+	i := slices.IndexFunc(scenarios, func(s scenario) bool { return s.name == *scen })
+	if i < 0 {
+		return fmt.Errorf("unknown scenario %q (known: %s)", *scen, strings.Join(names, ", "))
+	}
+	sc := scenarios[i]
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dir, err := os.MkdirTemp("", "tern-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o755); err != nil { // Mosquitto reads its config as user mosquitto
+		return err
+	}
+
+	var ps []*peers.Peer
+	for _, name := range strings.Split(*brokers, ",") {
+		p, err := peers.Prepare(ctx, strings.TrimSpace(name), dir)
+		if errors.Is(err, peers.ErrMissing) {
+			fmt.Fprintf(os.Stderr, "bench: skipping %s: %v\n", name, err)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s: %s\n", p.Name, p.Version)
+		ps = append(ps, p)
+	}
+	if len(ps) == 0 {
+		return errors.New("no broker to run")
+	}
+	fmt.Fprintf(os.Stderr, "bench: %s: %s; %d rounds × %d brokers of %v + %v warm-up\n",
+		sc.name, sc.desc, *repeat, len(ps), *duration, *warmup)
+
+	results := map[string][]loadgen.Result{}
+	enc := json.NewEncoder(os.Stdout)
+	for round := 1; round <= *repeat; round++ {
+		for _, p := range ps {
+			res, err := runOne(ctx, p, sc, *duration, *warmup, *sources)
+			if err != nil {
+				return fmt.Errorf("%s round %d: %w", p.Name, round, err)
+			}
+			results[p.Name] = append(results[p.Name], res)
+			if err := enc.Encode(line{Scenario: sc.name, Broker: p.Name, Round: round, Result: res}); err != nil {
+				return err
+			}
+		}
+	}
+	fmt.Println()
+	printTable(os.Stdout, sc, ps, results)
+	return nil
+}
+
+// runOne starts a fresh broker, runs the scenario against it and stops it.
+func runOne(ctx context.Context, p *peers.Peer, sc scenario, duration, warmup time.Duration, sources int) (loadgen.Result, error) {
+	b, err := p.Start()
+	if err != nil {
+		return loadgen.Result{}, err
+	}
+	o := sc.o
+	o.Addr, o.BrokerPID, o.Duration, o.Warmup, o.SourceAddrs = b.Addr, b.PID, duration, warmup, sources
+	res, err := loadgen.Run(ctx, o)
+	if stopErr := b.Stop(); err == nil && stopErr != nil {
+		fmt.Fprintln(os.Stderr, "bench:", stopErr)
+	}
+	return res, err
+}

@@ -1,0 +1,82 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/tern-mqtt/tern/perf/loadgen"
+	"github.com/tern-mqtt/tern/perf/peers"
+)
+
+// median returns the median of f over rs (the mean of the middle two for an
+// even count).
+func median(rs []loadgen.Result, f func(loadgen.Result) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v) == 0 {
+		return 0
+	}
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// printTable writes a Markdown table of the medians of every column, each
+// taken on its own, and the ratios of the medians to Mosquitto's. The drain
+// column lists each run's loadgen.Result.DrainEnd: "timeout" means Lost
+// includes a backlog the broker was still delivering.
+func printTable(w io.Writer, sc scenario, ps []*peers.Peer, results map[string][]loadgen.Result) {
+	type row struct{ rate, sent, loss, cpu, cores, stalls float64 }
+	rows := map[string]row{}
+	for _, p := range ps {
+		rs := results[p.Name]
+		rows[p.Name] = row{
+			rate:  median(rs, func(r loadgen.Result) float64 { return r.Throughput }),
+			sent:  median(rs, func(r loadgen.Result) float64 { return r.SendRate }),
+			loss:  median(rs, func(r loadgen.Result) float64 { return r.LossPct }),
+			cpu:   median(rs, func(r loadgen.Result) float64 { return r.CPUPerMsg }),
+			cores: median(rs, func(r loadgen.Result) float64 { return r.Cores }),
+			stalls: median(rs, func(r loadgen.Result) float64 {
+				return float64(r.MaxGap) / float64(time.Millisecond)
+			}),
+		}
+	}
+	base, haveBase := rows["mosquitto"]
+	fmt.Fprintf(w, "%s: %s; medians of %d runs\n\n", sc.name, sc.desc, len(results[ps[0].Name]))
+	fmt.Fprintln(w, "| broker | delivered msg/s | sent msg/s | lost | broker CPU µs/msg | broker cores | longest stall | drain end | msg/s ÷ Mosquitto | CPU/msg ÷ Mosquitto |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	ratio := func(a, b float64) string {
+		if !haveBase || b == 0 {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f×", a/b)
+	}
+	for _, p := range ps {
+		r := rows[p.Name]
+		var ends []string
+		for _, res := range results[p.Name] {
+			ends = append(ends, res.DrainEnd)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %.1f%% | %.2f | %.2f | %.0f ms | %s | %s | %s |\n",
+			p.Name, si(r.rate), si(r.sent), r.loss, r.cpu, r.cores, r.stalls, strings.Join(ends, " "),
+			ratio(r.rate, base.rate), ratio(r.cpu, base.cpu))
+	}
+}
+
+// si formats a rate as 123k or 1.23M.
+func si(v float64) string {
+	switch {
+	case v >= 1e6:
+		return fmt.Sprintf("%.2fM", v/1e6)
+	case v >= 1e3:
+		return fmt.Sprintf("%.0fk", v/1e3)
+	}
+	return fmt.Sprintf("%.0f", v)
+}

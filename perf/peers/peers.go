@@ -1,0 +1,218 @@
+// Package peers builds and starts the brokers the benchmark suite compares:
+// Tern itself (../cmd/tern), Mosquitto (the installed Debian package) and
+// mochi-mqtt (perf/peers/mochi), each as a separate process on a loopback
+// port, so that the load generator can read the broker's CPU time from /proc.
+//
+// Binaries are built once, by Prepare, into a directory the caller owns;
+// each Start then runs a fresh broker.
+package peers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// ErrMissing is returned by Prepare for a broker this machine cannot run,
+// such as Mosquitto when it is not installed.
+var ErrMissing = errors.New("peers: broker not available")
+
+// Names lists the brokers Prepare knows, in the order the suite runs them.
+var Names = []string{"tern", "mosquitto", "mochi"}
+
+// startTimeout bounds the wait for a started broker to accept connections.
+const startTimeout = 10 * time.Second
+
+// Peer is a broker ready to start: its binary is built or found.
+type Peer struct {
+	Name    string
+	Version string // as the broker reports it, or the module version
+	bin     string
+	dir     string // for config files
+	args    func(addr, dir string) ([]string, error)
+}
+
+// Prepare builds or finds the broker name, putting what it builds or writes
+// in dir. It returns an error wrapping ErrMissing when the broker is not
+// installed.
+func Prepare(ctx context.Context, name, dir string) (*Peer, error) {
+	p := &Peer{Name: name, dir: dir}
+	switch name {
+	case "tern":
+		root, err := moduleDir(ctx, "github.com/tern-mqtt/tern")
+		if err != nil {
+			return nil, err
+		}
+		p.bin = filepath.Join(dir, "tern")
+		if err := goBuild(ctx, root, p.bin, "./cmd/tern"); err != nil {
+			return nil, err
+		}
+		p.Version = "working tree"
+		p.args = func(addr, _ string) ([]string, error) {
+			return []string{"serve", "--listen", addr, "--log-level", "error"}, nil
+		}
+	case "mochi":
+		root, err := moduleDir(ctx, "github.com/tern-mqtt/tern/perf")
+		if err != nil {
+			return nil, err
+		}
+		p.bin = filepath.Join(dir, "mochi")
+		if err := goBuild(ctx, root, p.bin, "./peers/mochi"); err != nil {
+			return nil, err
+		}
+		p.Version = "mochi-mqtt/server/v2 v2.7.9"
+		p.args = func(addr, _ string) ([]string, error) { return []string{"-listen", addr}, nil }
+	case "mosquitto":
+		bin, err := exec.LookPath("mosquitto")
+		if err != nil {
+			bin = "/usr/sbin/mosquitto" // not on a non-root PATH on Debian
+			if _, err := os.Stat(bin); err != nil {
+				return nil, fmt.Errorf("%w: mosquitto is not installed (apt-get install mosquitto)", ErrMissing)
+			}
+		}
+		p.bin = bin
+		out, _ := exec.CommandContext(ctx, bin, "-h").CombinedOutput()
+		p.Version, _, _ = strings.Cut(string(out), "\n")
+		p.args = mosquittoArgs
+	default:
+		return nil, fmt.Errorf("%w: unknown broker %q (known: %s)", ErrMissing, name, strings.Join(Names, ", "))
+	}
+	return p, nil
+}
+
+// mosquittoArgs writes a config for a listener on addr and returns the
+// arguments that run Mosquitto with it. The settings keep it from being
+// handicapped: Nagle off as the others have it, and no cap on the queue of
+// messages per client.
+func mosquittoArgs(addr, dir string) ([]string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	conf := strings.Join([]string{
+		"listener " + port + " " + host,
+		"allow_anonymous true",
+		"set_tcp_nodelay true",
+		"max_queued_messages 0",
+		"persistence false",
+		"log_dest none",
+		"",
+	}, "\n")
+	file := filepath.Join(dir, "mosquitto-"+port+".conf")
+	// Mosquitto started as root drops to user mosquitto after reading it.
+	if err := os.WriteFile(file, []byte(conf), 0o644); err != nil {
+		return nil, fmt.Errorf("cannot write mosquitto config: %w", err)
+	}
+	return []string{"-c", file}, nil
+}
+
+// Broker is a running broker process.
+type Broker struct {
+	Name string
+	Addr string // host:port it listens on
+	PID  int
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// Start runs a fresh broker on a free loopback port and returns once it
+// accepts TCP connections.
+func (p *Peer) Start() (*Broker, error) {
+	addr, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	args, err := p.args(addr, p.dir)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(p.bin, args...)
+	cmd.Stderr = &tailWriter{} // kept for the error message if it dies
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("cannot start %s: %w", p.Name, err)
+	}
+	b := &Broker{Name: p.Name, Addr: addr, PID: cmd.Process.Pid, cmd: cmd, done: make(chan error, 1)}
+	go func() { b.done <- cmd.Wait() }()
+	deadline := time.Now().Add(startTimeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c.Close()
+			return b, nil
+		}
+		select {
+		case err := <-b.done:
+			return nil, fmt.Errorf("%s exited at start: %v: %s", p.Name, err, cmd.Stderr)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = b.Stop()
+			return nil, fmt.Errorf("%s does not accept connections on %s after %v", p.Name, addr, startTimeout)
+		}
+	}
+}
+
+// Stop sends SIGTERM and waits up to 5 s for the broker to exit, then kills
+// it.
+func (b *Broker) Stop() error {
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+		return nil
+	case <-time.After(5 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-b.done
+		return fmt.Errorf("%s did not stop on SIGTERM within 5 s; killed", b.Name)
+	}
+}
+
+// freePort returns a loopback address with a port nobody listens on now.
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", fmt.Errorf("cannot find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// moduleDir returns the directory of module path as the current module sees
+// it (the perf module replaces tern with ../).
+func moduleDir(ctx context.Context, path string) (string, error) {
+	out, err := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Dir}}", path).Output()
+	if err != nil {
+		return "", fmt.Errorf("cannot locate module %s (run from inside perf/): %w", path, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// goBuild builds pkg of the module in root into out.
+func goBuild(ctx context.Context, root, out, pkg string) error {
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("cannot build %s in %s: %w\n%s", pkg, root, err, b)
+	}
+	return nil
+}
+
+// tailWriter keeps the last 4 KiB written to it.
+type tailWriter struct{ b []byte }
+
+func (w *tailWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	if len(w.b) > 4096 {
+		w.b = w.b[len(w.b)-4096:]
+	}
+	return len(p), nil
+}
+
+func (w *tailWriter) String() string { return strconv.Quote(string(w.b)) }
