@@ -34,7 +34,7 @@ type Options struct {
 	MaxConnections    int           // concurrent connections; default 1,000,000
 	MaxPacketSize     int           // largest packet accepted, in bytes; default 1 MiB; 0..MaxPacketSize of the wire
 	MaxInflight       int           // Receive Maximum announced, and the cap on the outbound window; default 1024
-	MaxQueuedMessages int           // per session queue length; default 1000
+	MaxQueuedMessages int           // per session queue length; default 1000; negative: no limit, MaxQueuedBytes still applies
 	MaxQueuedBytes    int           // per session queue bytes; default 64 MiB
 	MaxSessionExpiry  uint32        // cap on Session Expiry Interval, seconds; default 0xFFFFFFFF (no cap)
 	TopicAliasMax     uint16        // Topic Alias Maximum announced to 5.0 clients; default 1024; negative not possible, set NoTopicAlias
@@ -84,7 +84,7 @@ func (o *Options) EnsureDefaults() {
 	if o.MaxInflight <= 0 || o.MaxInflight > 65535 {
 		o.MaxInflight = 1024
 	}
-	if o.MaxQueuedMessages <= 0 {
+	if o.MaxQueuedMessages == 0 {
 		o.MaxQueuedMessages = 1000
 	}
 	if o.MaxQueuedBytes <= 0 {

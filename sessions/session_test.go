@@ -298,3 +298,17 @@ func TestResendWithinReceiveMaximum(t *testing.T) {
 	}
 	s.Clear()
 }
+
+func TestUnlimitedQueueKeepsByteBound(t *testing.T) {
+	_, s := newTestSession(t, Options{MaxQueuedMessages: -1, MaxQueuedBytes: 10000})
+	now := time.Now().UnixNano()
+	for i := 0; i < 5000; i++ {
+		if _, _, drop := s.Offer(Delivery{Msg: msg("t", 1, 0), QoS: 1}, now, true); drop != Accepted {
+			t.Fatalf("message %d refused with no message limit", i)
+		}
+	}
+	if _, _, drop := s.Offer(Delivery{Msg: msg("t", 1, 6000), QoS: 1}, now, true); drop != RefusedQueueFull {
+		t.Fatal("the byte bound must still apply")
+	}
+	s.Clear()
+}

@@ -8,6 +8,7 @@ package sessions
 
 import (
 	"hash/maphash"
+	"math"
 	"sync"
 	"sync/atomic"
 )
@@ -16,7 +17,7 @@ import (
 // documented on each; EnsureDefaults fills them.
 type Options struct {
 	Shards            int // session table shards; default 256
-	MaxQueuedMessages int // per session offline/overflow queue length; default 1000
+	MaxQueuedMessages int // per session offline/overflow queue length; default 1000; negative: no limit (the byte bound still applies)
 	MaxQueuedBytes    int // per session queue bytes (topic+payload+properties); default 64 MiB
 }
 
@@ -25,8 +26,11 @@ func (o *Options) EnsureDefaults() {
 	if o.Shards <= 0 {
 		o.Shards = 256
 	}
-	if o.MaxQueuedMessages <= 0 {
+	switch {
+	case o.MaxQueuedMessages == 0:
 		o.MaxQueuedMessages = 1000
+	case o.MaxQueuedMessages < 0:
+		o.MaxQueuedMessages = math.MaxInt
 	}
 	if o.MaxQueuedBytes <= 0 {
 		o.MaxQueuedBytes = 64 << 20

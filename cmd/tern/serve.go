@@ -34,7 +34,7 @@ func serve(args []string) int {
 	fs.IntVar(&o.MaxConnections, "max-connections", 1_000_000, "maximum concurrent connections; more are closed on accept")
 	fs.IntVar(&o.MaxPacketSize, "max-packet-size", 1<<20, "largest packet accepted, in bytes (announced to 5.0 clients as Maximum Packet Size)")
 	fs.IntVar(&o.MaxInflight, "max-inflight", 1024, "Receive Maximum: QoS 1/2 messages in flight per direction per client (1-65535)")
-	fs.IntVar(&o.MaxQueuedMessages, "max-queued-messages", 1000, "messages queued per session while offline or over the in-flight window")
+	fs.IntVar(&o.MaxQueuedMessages, "max-queued-messages", 1000, "messages queued per session while offline or over the in-flight window (0: no limit, as Mosquitto's max_queued_messages 0; --max-queued-bytes still applies)")
 	fs.IntVar(&o.MaxQueuedBytes, "max-queued-bytes", 64<<20, "bytes queued per session")
 	fs.UintVar(&maxSessionExp, "max-session-expiry", 0xFFFFFFFF, "cap on Session Expiry Interval in seconds (4294967295: no cap)")
 	fs.UintVar(&topicAliasMax, "topic-alias-max", 1024, "Topic Alias Maximum announced to 5.0 clients (0: no aliases)")
@@ -70,6 +70,11 @@ func serve(args []string) int {
 		return usageErr("--max-inflight must be 1-65535")
 	case maxSessionExp > 0xFFFFFFFF:
 		return usageErr("--max-session-expiry must fit 32 bits")
+	}
+	if o.MaxQueuedMessages == 0 {
+		o.MaxQueuedMessages = -1 // engine: negative means no limit
+	} else if o.MaxQueuedMessages < 0 {
+		return usageErr("--max-queued-messages must be 0 (no limit) or positive")
 	}
 	o.TopicAliasMax = uint16(topicAliasMax)
 	o.NoTopicAlias = topicAliasMax == 0

@@ -62,6 +62,7 @@ func TestServeFlagErrors(t *testing.T) {
 		}
 	}
 	f("--max-inflight", "0")
+	f("--max-queued-messages", "-5")
 	f("--max-keepalive", "70000")
 	f("--topic-alias-max", "70000")
 	f("--log-level", "loud")
