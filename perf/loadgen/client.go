@@ -80,44 +80,60 @@ func readPacket(c net.Conn, dec *codec.Decoder, p *codec.Packet) error {
 // subscribe reads and counts PUBLISHes from c until c fails or is closed,
 // acknowledging each QoS 1 PUBLISH, with one write of PUBACKs per read.
 func (r *run) subscribe(c net.Conn, ct *counters) {
+	var acks []byte
+	n := int64(0)
+	r.readLoop(c, "subscriber", 256<<10, func(p *codec.Packet) {
+		if p.Type != codec.PUBLISH {
+			return
+		}
+		n++
+		if p.Publish.QoS == 1 {
+			id := p.Publish.PacketID
+			acks = append(acks, byte(codec.PUBACK)<<4, 2, byte(id>>8), byte(id))
+		}
+	}, func() error {
+		ct.received.Add(n)
+		n = 0
+		if len(acks) == 0 {
+			return nil
+		}
+		_, err := c.Write(acks)
+		acks = acks[:0]
+		return err
+	})
+}
+
+// readLoop reads c until it fails or is closed, decodes every whole packet
+// and hands it to onPacket (valid only during the call), and calls afterRead
+// once per read. Errors are reported through r.fail under role's name.
+func (r *run) readLoop(c net.Conn, role string, bufSize int, onPacket func(*codec.Packet), afterRead func() error) {
 	dec := codec.Decoder{Version: codec.Version311}
 	var p codec.Packet
-	buf := make([]byte, 256<<10)
-	var acks []byte
+	buf := make([]byte, bufSize)
 	have := 0
 	for {
 		m, err := c.Read(buf[have:])
 		if err != nil {
-			r.fail(fmt.Errorf("subscriber read: %w", err))
+			r.fail(fmt.Errorf("%s read: %w", role, err))
 			return
 		}
 		have += m
-		off, n := 0, int64(0)
+		off := 0
 		for off < have {
 			k, err := dec.Decode(buf[off:have], &p)
+			if errors.Is(err, codec.ErrNeedMore) {
+				break
+			}
 			if err != nil {
-				if errors.Is(err, codec.ErrNeedMore) {
-					break
-				}
-				r.fail(fmt.Errorf("subscriber decode: %w", err))
+				r.fail(fmt.Errorf("%s decode: %w", role, err))
 				return
 			}
 			off += k
-			if p.Type == codec.PUBLISH {
-				n++
-				if p.Publish.QoS == 1 {
-					id := p.Publish.PacketID
-					acks = append(acks, byte(codec.PUBACK)<<4, 2, byte(id>>8), byte(id))
-				}
-			}
+			onPacket(&p)
 		}
-		ct.received.Add(n)
-		if len(acks) > 0 {
-			if _, err := c.Write(acks); err != nil {
-				r.fail(fmt.Errorf("subscriber write: %w", err))
-				return
-			}
-			acks = acks[:0]
+		if err := afterRead(); err != nil {
+			r.fail(fmt.Errorf("%s write: %w", role, err))
+			return
 		}
 		have = copy(buf, buf[off:have])
 		if have == len(buf) { // one packet larger than the buffer
@@ -231,39 +247,20 @@ func (r *run) publish1(c net.Conn, pkt []byte, idAt int, ct *counters) {
 // readAcks counts the PUBACKs on c until it fails or is closed, and signals
 // wake after each read that brought some.
 func (r *run) readAcks(c net.Conn, ct *counters, wake chan<- struct{}) {
-	dec := codec.Decoder{Version: codec.Version311}
-	var p codec.Packet
-	buf := make([]byte, 64<<10)
-	have := 0
-	for {
-		m, err := c.Read(buf[have:])
-		if err != nil {
-			r.fail(fmt.Errorf("publisher read: %w", err))
-			return
+	n := int64(0)
+	r.readLoop(c, "publisher", 64<<10, func(p *codec.Packet) {
+		if p.Type == codec.PUBACK {
+			n++
 		}
-		have += m
-		off, n := 0, int64(0)
-		for off < have {
-			k, err := dec.Decode(buf[off:have], &p)
-			if err != nil {
-				if errors.Is(err, codec.ErrNeedMore) {
-					break
-				}
-				r.fail(fmt.Errorf("publisher decode: %w", err))
-				return
-			}
-			off += k
-			if p.Type == codec.PUBACK {
-				n++
-			}
-		}
+	}, func() error {
 		if n > 0 {
 			ct.acked.Add(n)
+			n = 0
 			select {
 			case wake <- struct{}{}:
 			default:
 			}
 		}
-		have = copy(buf, buf[off:have])
-	}
+		return nil
+	})
 }
