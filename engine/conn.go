@@ -108,8 +108,10 @@ func (c *conn) push(d sessions.Delivery) {
 	c.outq = append(c.outq, d)
 	wake := !c.wakePending
 	c.wakePending = true
-	c.outMu.Unlock()
+	// Counted under the lock, so that updateOutbound, which sums the queue
+	// under the same lock, never counts this delivery twice.
 	c.outBytes.Add(int64(d.Msg.Size() + 16))
+	c.outMu.Unlock()
 	if wake {
 		if err := c.gc.Wake(nil); err != nil {
 			c.outMu.Lock()
@@ -335,7 +337,7 @@ func (c *conn) sendDisconnect(reason codec.ReasonCode) {
 // (Offer only sends directly while that queue is empty), so drainSession
 // calls this first, under the session lock, to keep the session's order
 // (MQTT-4.6.0-6).
-func (c *conn) appendPushed(sessLocked bool) {
+func (c *conn) appendPushed(sessLocked bool, now int64) {
 	c.outMu.Lock()
 	batch := c.outq
 	c.outq = c.spare[:0]
@@ -343,7 +345,7 @@ func (c *conn) appendPushed(sessLocked bool) {
 	c.outMu.Unlock()
 	for i := range batch {
 		d := batch[i]
-		if c.appendDelivery(&d) || d.QoS == 0 || c.sess == nil {
+		if c.appendDelivery(&d, now) || d.QoS == 0 || c.sess == nil {
 			continue
 		}
 		if !sessLocked {
@@ -367,7 +369,7 @@ const maxIovecs = 1024
 // flush writes everything the batch collected, in as few writev calls as
 // IOV_MAX allows (one for a batch of up to about 500 deliveries).
 func (c *conn) flush() {
-	c.appendPushed(false)
+	c.appendPushed(false, time.Now().UnixNano())
 	if len(c.wbuf) == 0 && len(c.cuts) == 0 {
 		c.updateOutbound()
 		return
@@ -414,14 +416,13 @@ func (c *conn) flush() {
 // updateOutbound records how many bytes wait in gnet's outbound buffer, for
 // the back-pressure decisions of other loops.
 func (c *conn) updateOutbound() {
-	c.outMu.Lock()
-	queued := 0
+	n := int64(c.gc.OutboundBuffered())
+	c.outMu.Lock() // push adds to outBytes under this lock too: no delivery counted twice or lost
 	for i := range c.outq {
-		queued += c.outq[i].Msg.Size() + 16
+		n += int64(c.outq[i].Msg.Size() + 16)
 	}
-	c.outMu.Unlock()
-	n := int64(c.gc.OutboundBuffered() + queued)
 	c.outBytes.Store(n)
+	c.outMu.Unlock()
 	if n > int64(c.srv.opts.MaxOutboundBytes) {
 		if c.overSince.Load() == 0 {
 			c.overSince.Store(time.Now().UnixNano())

@@ -219,13 +219,14 @@ func (s *Server) acquireSession(id string, fresh bool) (sess *sessions.Session, 
 // for QoS 2 ones already received (MQTT-4.4.0-1), in their original order.
 // The session must be locked.
 func (c *conn) resendLocked() {
+	now := time.Now().UnixNano()
 	for _, in := range c.sess.Resend() {
-		c.resendOne(in)
+		c.resendOne(in, now)
 	}
 }
 
 // resendOne sends one in-flight delivery again. The session must be locked.
-func (c *conn) resendOne(in *sessions.Inflight) {
+func (c *conn) resendOne(in *sessions.Inflight, now int64) {
 	if in.Released {
 		a := codec.Ack{Type: codec.PUBREL, PacketID: in.PacketID}
 		c.wbuf, _ = a.Append(c.wbuf, c.version)
@@ -234,7 +235,7 @@ func (c *conn) resendOne(in *sessions.Inflight) {
 	d := in.Delivery
 	d.Dup = true
 	d.Msg.Ref()
-	if !c.appendDelivery(&d) {
+	if !c.appendDelivery(&d, now) {
 		completeUnsent(c.sess, &d)
 	}
 }

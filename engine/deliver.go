@@ -124,9 +124,9 @@ func (c *conn) drainSession() {
 	if sess.Owner() != c {
 		return
 	}
-	c.appendPushed(true)
+	c.appendPushed(true, now)
 	for in, ok := sess.ResendPending(); ok; in, ok = sess.ResendPending() {
-		c.resendOne(in)
+		c.resendOne(in, now)
 	}
 	for budget := 512; budget > 0; budget-- {
 		d, ok, expired := sess.Next(now)
@@ -137,7 +137,7 @@ func (c *conn) drainSession() {
 		if d.QoS > 0 {
 			d.Msg.Ref()
 		}
-		if !c.appendDelivery(&d) {
+		if !c.appendDelivery(&d, now) {
 			completeUnsent(sess, &d)
 		}
 	}
@@ -150,11 +150,10 @@ func (c *conn) drainSession() {
 // message reference. It returns false when the message is not sent (expired,
 // or too large for the client): the reference is released, and the caller
 // ends the in-flight state with completeUnsent.
-func (c *conn) appendDelivery(d *sessions.Delivery) bool {
+func (c *conn) appendDelivery(d *sessions.Delivery, now int64) bool {
 	// Expiry is checked where a message waits (Offer, Next): once handed to
 	// the connection its onward delivery has started (MQTT-3.3.2-5).
 	m := d.Msg
-	now := time.Now().UnixNano()
 	h := codec.PublishHeader{Dup: d.Dup, QoS: d.QoS, Retain: d.Retain, Topic: m.Topic, PacketID: d.PacketID,
 		PayloadLen: len(m.Payload)}
 	if c.version >= codec.Version5 {
@@ -176,6 +175,9 @@ func (c *conn) appendDelivery(d *sessions.Delivery) bool {
 	}
 	var err error
 	if c.wbuf, err = h.Append(c.wbuf, c.version); err != nil {
+		if h.TopicAlias != 0 && h.Topic != nil { // an alias introduced by a packet never sent
+			delete(c.aliasesOut, string(m.Topic))
+		}
 		m.Release()
 		return false
 	}
