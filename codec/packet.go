@@ -285,6 +285,15 @@ func (r *reader) uint32() (uint32, error) {
 	return v, nil
 }
 
+// packetID reads a Packet Identifier, which is never 0 (MQTT-2.2.1-3).
+func (r *reader) packetID() (uint16, error) {
+	id, err := r.uint16()
+	if err == nil && id == 0 {
+		err = ErrPacketIDZero
+	}
+	return id, err
+}
+
 func (r *reader) varint() (int, error) {
 	v, n, err := readVarint(r.b[r.pos:])
 	if err != nil {

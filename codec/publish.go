@@ -39,11 +39,8 @@ func (p *Publish) decode(flags byte, body []byte, version byte) error {
 	}
 	p.PacketID = 0
 	if p.QoS > 0 {
-		if p.PacketID, err = r.uint16(); err != nil {
+		if p.PacketID, err = r.packetID(); err != nil {
 			return err
-		}
-		if p.PacketID == 0 {
-			return ErrPacketIDZero
 		}
 	}
 	p.Props.Reset()
@@ -146,11 +143,8 @@ func (a *Ack) decode(t PacketType, body []byte, version byte) error {
 	a.Type = t
 	r := reader{b: body}
 	var err error
-	if a.PacketID, err = r.uint16(); err != nil {
+	if a.PacketID, err = r.packetID(); err != nil {
 		return err
-	}
-	if a.PacketID == 0 {
-		return ErrPacketIDZero
 	}
 	a.ReasonCode = Success
 	a.Props.Reset()

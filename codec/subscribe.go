@@ -28,11 +28,8 @@ type Subscribe struct {
 func (s *Subscribe) decode(body []byte, version byte) error {
 	r := reader{b: body}
 	var err error
-	if s.PacketID, err = r.uint16(); err != nil {
+	if s.PacketID, err = r.packetID(); err != nil {
 		return err
-	}
-	if s.PacketID == 0 {
-		return ErrPacketIDZero
 	}
 	s.Props.Reset()
 	if version >= Version5 {
@@ -142,11 +139,8 @@ type Suback struct {
 func (s *Suback) decode(body []byte, version byte) error {
 	r := reader{b: body}
 	var err error
-	if s.PacketID, err = r.uint16(); err != nil {
+	if s.PacketID, err = r.packetID(); err != nil {
 		return err
-	}
-	if s.PacketID == 0 {
-		return ErrPacketIDZero
 	}
 	s.Props.Reset()
 	if version >= Version5 {
@@ -182,11 +176,8 @@ type Unsubscribe struct {
 func (u *Unsubscribe) decode(body []byte, version byte) error {
 	r := reader{b: body}
 	var err error
-	if u.PacketID, err = r.uint16(); err != nil {
+	if u.PacketID, err = r.packetID(); err != nil {
 		return err
-	}
-	if u.PacketID == 0 {
-		return ErrPacketIDZero
 	}
 	u.Props.Reset()
 	if version >= Version5 {
@@ -250,11 +241,8 @@ type Unsuback struct {
 func (u *Unsuback) decode(body []byte, version byte) error {
 	r := reader{b: body}
 	var err error
-	if u.PacketID, err = r.uint16(); err != nil {
+	if u.PacketID, err = r.packetID(); err != nil {
 		return err
-	}
-	if u.PacketID == 0 {
-		return ErrPacketIDZero
 	}
 	u.Props.Reset()
 	u.ReasonCodes = nil
