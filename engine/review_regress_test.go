@@ -196,3 +196,32 @@ func TestRequestProblemAndResponseInformation(t *testing.T) {
 		t.Fatal("PUBACK carries a reason string or user property")
 	}
 }
+
+// Packets only a server sends, and AUTH when enhanced authentication was not
+// started, are protocol errors from a client: 5.0 DISCONNECT 0x82 and close
+// (4.13, MQTT-4.12.0-1); a 3.1.1 client is just closed.
+func TestServerOnlyPacketsFromClient(t *testing.T) {
+	srv := testutil.StartBroker(t, engine.Options{})
+	addr := srv.Addr().String()
+	f := func(name string, version byte, p *codec.Packet) {
+		t.Helper()
+		c, _ := connectWire(t, addr, version, "bad-"+name, nil)
+		c.send(p)
+		reason, got := disconnectReason(c.expectClosed(3 * time.Second))
+		if version == codec.Version5 && (!got || reason != codec.ProtocolError) {
+			t.Fatalf("%s at 5.0: DISCONNECT %v (sent %v), want 0x82", name, reason, got)
+		}
+		if version < codec.Version5 && got {
+			t.Fatalf("%s at 3.1.1: a server DISCONNECT was sent", name)
+		}
+	}
+	f("connack5", codec.Version5, &codec.Packet{Type: codec.CONNACK})
+	f("suback5", codec.Version5, &codec.Packet{Type: codec.SUBACK, Suback: codec.Suback{PacketID: 1, ReasonCodes: []byte{0}}})
+	f("unsuback5", codec.Version5, &codec.Packet{Type: codec.UNSUBACK, Unsuback: codec.Unsuback{PacketID: 1, ReasonCodes: []byte{0}}})
+	f("pingresp5", codec.Version5, &codec.Packet{Type: codec.PINGRESP})
+	auth := codec.Auth{ReasonCode: codec.ContinueAuthentication}
+	auth.Props.SetAuthMethod([]byte("SCRAM-SHA-256"))
+	f("auth5", codec.Version5, &codec.Packet{Type: codec.AUTH, Auth: auth})
+	f("suback311", codec.Version311, &codec.Packet{Type: codec.SUBACK, Suback: codec.Suback{PacketID: 1, ReasonCodes: []byte{0}}})
+	f("pingresp311", codec.Version311, &codec.Packet{Type: codec.PINGRESP})
+}
