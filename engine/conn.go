@@ -66,6 +66,13 @@ type conn struct {
 	spare       []sessions.Delivery
 	wakePending bool
 	outClosed   bool // OnClose ran: push releases instead of queueing
+
+	// The gate queue (gate.go): packets waiting for the store.
+	gmu     sync.Mutex
+	gq      []*gated
+	gready  []*gated // loop only: reused by appendGated
+	gwake   bool     // a wake for the ready head is pending
+	gclosed bool
 }
 
 // connSession is what other goroutines may read of a connected connection.
@@ -200,6 +207,7 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.windowFreed = false
 		c.updateOutbound() // gnet drains its buffer without telling us: look before deciding
 		if action == gnet.None && c.connected {
+			c.appendGated(time.Now().UnixNano()) // a SUBACK before the retained messages it releases
 			c.drainSession()
 		}
 		c.flush()
@@ -310,6 +318,7 @@ func (c *conn) handle(p *codec.Packet) error {
 var (
 	errProtocol   = errors.New("engine: protocol violation")
 	errDisconnect = errors.New("engine: client disconnected")
+	errStore      = errors.New("engine: the store cannot take the change")
 )
 
 // fail closes the connection for a protocol violation found after decoding:
@@ -352,7 +361,7 @@ func (c *conn) appendPushed(sessLocked bool, now int64) {
 			c.sess.Lock()
 		}
 		if c.sess.Owner() == c { // a taken-over connection must not touch the new owner's window
-			completeUnsent(c.sess, &d)
+			c.srv.completeUnsent(c.sess, &d)
 		}
 		if !sessLocked {
 			c.sess.Unlock()
@@ -369,7 +378,9 @@ const maxIovecs = 1024
 // flush writes everything the batch collected, in as few writev calls as
 // IOV_MAX allows (one for a batch of up to about 500 deliveries).
 func (c *conn) flush() {
-	c.appendPushed(false, time.Now().UnixNano())
+	now := time.Now().UnixNano()
+	c.appendGated(now)
+	c.appendPushed(false, now)
 	if len(c.wbuf) == 0 && len(c.cuts) == 0 {
 		c.updateOutbound()
 		return
@@ -448,6 +459,7 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	c.outq = nil
 	c.outMu.Unlock()
+	c.closeGate()
 	for i := range c.sent {
 		c.sent[i].Msg.Release()
 	}

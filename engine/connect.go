@@ -8,6 +8,7 @@ import (
 	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/message"
 	"github.com/tern-mqtt/tern/sessions"
+	"github.com/tern-mqtt/tern/wal"
 )
 
 // refuseConnect answers a CONNECT that cannot be accepted, in the format of
@@ -171,6 +172,9 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 	}
 	c.wbuf, _ = ack.Append(c.wbuf, c.version)
 	c.sess = sess
+	if s.store != nil {
+		c.storeConnect(sess, expiry)
+	}
 	prev = sess.Attach(c, recvMax)
 	// Resend in flight while still holding the lock, so that no delivery
 	// another loop tracks meanwhile is sent twice (once as a resend).
@@ -236,6 +240,32 @@ func (c *conn) resendOne(in *sessions.Inflight, now int64) {
 	d.Dup = true
 	d.Msg.Ref()
 	if !c.appendDelivery(&d, now) {
-		completeUnsent(c.sess, &d)
+		c.srv.completeUnsent(c.sess, &d)
+	}
+}
+
+// storeConnect records a durable session's connection: its record and will,
+// and everything it holds when it just became durable. A session resumed
+// with expiry 0 is no longer kept. CONNACK does not wait: what the client
+// does next is stored after this, in order. Locked.
+func (c *conn) storeConnect(sess *sessions.Session, expiry uint32) {
+	s := c.srv
+	switch {
+	case expiry > 0:
+		tx := s.newTx(wal.KindConnect, sess.ID)
+		if !sess.Durable() {
+			sess.SetDurable(true)
+			tx.storeAll(sess)
+		}
+		if sess.Will != nil {
+			s.messageID(sess.Will.Msg)
+		}
+		tx.storeSession(sess, c.opened.UnixNano(), 0, true)
+		tx.submit(nil)
+	case sess.Durable():
+		tx := s.newTx(wal.KindSessionEnd, sess.ID)
+		tx.b.SessionDelete([]byte(sess.ID))
+		sess.SetDurable(false)
+		tx.submit(nil)
 	}
 }

@@ -5,17 +5,41 @@ import (
 
 	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/message"
+	"github.com/tern-mqtt/tern/router"
 	"github.com/tern-mqtt/tern/sessions"
+	"github.com/tern-mqtt/tern/wal"
 )
 
 // route delivers m to every matching subscription: once per subscriber with
 // the highest granted QoS and every matching subscription identifier
 // (MQTT-3.3.4-2, -3, -4), and to one member of each matching shared group. It
 // returns how many sessions took the message and whether any refused it for
-// a full queue (the publisher then hears 0x97 if nobody took it).
-// The caller keeps its reference to m.
-func (s *Server) route(m *message.Message, now int64) (matched int, refused bool) {
-	res := s.router.Match(m.Topic)
+// a full queue (the publisher then hears 0x97 if nobody took it). Durable
+// sessions' deliveries go into tx (nil without a store). The caller keeps
+// its reference to m.
+func (s *Server) route(m *message.Message, now int64, tx *storeTx) (matched int, refused bool) {
+	return s.routeMatched(m, s.router.Match(m.Topic), now, tx)
+}
+
+// needsStore reports whether routing m to res stores a delivery: a QoS 1/2
+// message matching a durable session (any shared group counts, its pick is
+// not known yet).
+func needsStore(m *message.Message, res *router.Result[*sessions.Session]) bool {
+	if m.QoS == 0 {
+		return false
+	}
+	if len(res.Shared) > 0 {
+		return true
+	}
+	for i := range res.Subs {
+		if res.Subs[i].QoS > 0 && res.Subs[i].Key.Durable() {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.Session], now int64, tx *storeTx) (matched int, refused bool) {
 	subs := res.Subs
 	for i := 0; i < len(subs); {
 		sess := subs[i].Key
@@ -40,7 +64,7 @@ func (s *Server) route(m *message.Message, now int64) (matched int, refused bool
 			continue
 		}
 		// RETAIN is kept only for Retain As Published (MQTT-3.3.1-12, -13).
-		switch s.deliverTo(sess, m, min(qos, m.QoS), retain && m.Retain, ids, now) {
+		switch s.deliverTo(sess, m, min(qos, m.QoS), retain && m.Retain, ids, now, tx) {
 		case sessions.Accepted:
 			matched++
 		case sessions.RefusedQueueFull:
@@ -56,7 +80,7 @@ func (s *Server) route(m *message.Message, now int64) (matched int, refused bool
 		if sub.SubID != 0 {
 			ids = []uint32{sub.SubID}
 		}
-		switch s.deliverTo(sub.Key, m, min(sub.QoS, m.QoS), sub.RetainAsPublished && m.Retain, ids, now) {
+		switch s.deliverTo(sub.Key, m, min(sub.QoS, m.QoS), sub.RetainAsPublished && m.Retain, ids, now, tx) {
 		case sessions.Accepted:
 			matched++
 		case sessions.RefusedQueueFull:
@@ -76,9 +100,10 @@ func online(sess *sessions.Session) bool {
 
 // deliverTo offers m to one session. Online, with room, it goes straight to
 // the connection's outbound queue; otherwise the session queues it (QoS 0
-// over the outbound bound is dropped, DESIGN invariant 5). It returns what
-// became of the delivery.
-func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte, retain bool, ids []uint32, now int64) sessions.Drop {
+// over the outbound bound is dropped, DESIGN invariant 5). A durable
+// session's QoS 1/2 delivery is added to tx. It returns what became of the
+// delivery.
+func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte, retain bool, ids []uint32, now int64, tx *storeTx) sessions.Drop {
 	sess.Lock()
 	c, _ := sess.Owner().(*conn)
 	if c != nil && qos == 0 && c.overBound() {
@@ -87,11 +112,24 @@ func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte,
 		return sessions.DroppedQueueQoS0
 	}
 	room := c == nil || !c.overBound()
-	d, send, drop := sess.Offer(sessions.Delivery{Msg: m.Ref(), QoS: qos, Retain: retain, SubIDs: ids}, now, room)
+	in := sessions.Delivery{Msg: m.Ref(), QoS: qos, Retain: retain, SubIDs: ids}
+	stored := tx != nil && qos > 0 && sess.Durable() && m.StoreID != 0
+	if stored {
+		s.nextStoreSeq(&in)
+	}
+	d, send, drop := sess.Offer(in, now, room)
 	if !room && drop == sessions.Accepted {
 		// Queued behind the outbound bound: make sure housekeeping looks at
 		// this connection again even if no flush sees it over the bound.
 		c.overSince.CompareAndSwap(0, now)
+	}
+	if drop == sessions.Accepted {
+		if stored {
+			tx.queuePut(sess, &d, send)
+		}
+		if tx != nil && tx.held == m && !send {
+			tx.wake = append(tx.wake, sess)
+		}
 	}
 	if send {
 		if d.QoS > 0 {
@@ -128,6 +166,9 @@ func (c *conn) drainSession() {
 	for in, ok := sess.ResendPending(); ok; in, ok = sess.ResendPending() {
 		c.resendOne(in, now)
 	}
+	// Behind a delivery that waits for the store, the rest wait their turn
+	// too, so that the client gets the session's messages in order.
+	viaGate := c.gatedPending()
 	for budget := 512; budget > 0; budget-- {
 		d, ok, expired := sess.Next(now)
 		c.srv.stats.expired.Add(int64(expired))
@@ -137,8 +178,22 @@ func (c *conn) drainSession() {
 		if d.QoS > 0 {
 			d.Msg.Ref()
 		}
+		if d.QoS == 2 && d.StoreSeq != 0 {
+			// The receiver must see it again under the same packet id after
+			// a restart: the store learns the id before the client does.
+			tx := c.srv.newTx(wal.KindSend, sess.ID)
+			e := queueEntry(&d, wal.InFlight)
+			tx.b.QueueUpdate([]byte(sess.ID), d.StoreSeq, &e)
+			tx.submit(c.gateDelivery(d))
+			viaGate = true
+			continue
+		}
+		if viaGate {
+			c.gate(&gated{delivery: d, ready: true})
+			continue
+		}
 		if !c.appendDelivery(&d, now) {
-			completeUnsent(sess, &d)
+			c.srv.completeUnsent(sess, &d)
 		}
 	}
 	_ = c.gc.Wake(nil) // more is queued: continue on the next turn of the loop
@@ -210,8 +265,13 @@ func (c *conn) outboundAlias(h *codec.PublishHeader) (assigned bool) {
 }
 
 // completeUnsent ends the in-flight state of a delivery that will never be
-// sent, so that it does not hold the window. The session must be locked.
-func completeUnsent(sess *sessions.Session, d *sessions.Delivery) {
+// sent, so that it does not hold the window, and deletes its stored entry.
+// The session must be locked.
+func (s *Server) completeUnsent(sess *sessions.Session, d *sessions.Delivery) {
+	var seq, msgID uint64
+	if in := sess.InflightOf(d.PacketID); in != nil && d.QoS > 0 {
+		seq, msgID = in.StoreSeq, in.StoreMsg
+	}
 	switch d.QoS {
 	case 1:
 		sess.Ack(d.PacketID, 'a')
@@ -219,12 +279,19 @@ func completeUnsent(sess *sessions.Session, d *sessions.Delivery) {
 		sess.Ack(d.PacketID, 'r')
 		sess.Ack(d.PacketID, 'c')
 	}
+	if seq != 0 && sess.Durable() {
+		tx := s.newTx(wal.KindDrop, sess.ID)
+		tx.queueDelete(sess, seq, msgID)
+		tx.submit(nil)
+	}
 }
 
 // detach runs when a connected client's connection closes (or it sent
 // DISCONNECT): the session goes offline, its will is published now or after
 // its delay, and a session with expiry 0 ends while one with an expiry gets a
-// timer.
+// timer. A durable session records when it went offline (its expiry counts
+// from then, across restarts) and loses its will when it was published or
+// discarded.
 func (s *Server) detach(c *conn) {
 	sess := c.sess
 	sess.Lock()
@@ -249,11 +316,25 @@ func (s *Server) detach(c *conn) {
 	case expiry != 0xFFFFFFFF:
 		sess.Timer = time.AfterFunc(expiryDuration(expiry), func() { s.expireSession(sess, gen) })
 	}
+	var tx *storeTx
+	if expiry != 0 && sess.Durable() {
+		tx = s.newTx(wal.KindDisconnect, sess.ID)
+		tx.storeSession(sess, c.opened.UnixNano(), unixNano(), sess.Will == nil)
+	}
 	sess.Unlock()
-	if will != nil && !c.gracefulClose {
-		s.publishWill(will.Msg)
-	} else if will != nil {
-		will.Msg.Release()
+	switch {
+	case will != nil && !c.gracefulClose:
+		if tx == nil {
+			tx = s.newTx(wal.KindWillPublish, sess.ID)
+		}
+		s.publishWillTx(will.Msg, tx) // in the batch that deletes the stored will
+	default:
+		if will != nil {
+			will.Msg.Release()
+		}
+		if tx != nil {
+			tx.submit(nil)
+		}
 	}
 	if expiry == 0 {
 		s.endSession(sess, "session expiry 0")
@@ -264,7 +345,7 @@ func expiryDuration(expiry uint32) time.Duration { return time.Duration(expiry) 
 
 // fireWill publishes a delayed will whose client did not return in time, then
 // lets the session expire at the end of its interval, which started when the
-// connection closed.
+// connection closed (waited ago).
 func (s *Server) fireWill(sess *sessions.Session, gen uint64, waited time.Duration) {
 	sess.Lock()
 	if !sess.TimerCurrent(gen) || sess.Owner() != nil || sess.Ended() {
@@ -285,9 +366,16 @@ func (s *Server) fireWill(sess *sessions.Session, gen uint64, waited time.Durati
 			sess.Timer = time.AfterFunc(left, func() { s.expireSession(sess, gen) })
 		}
 	}
+	var tx *storeTx
+	if !end && sess.Durable() {
+		tx = s.newTx(wal.KindWillPublish, sess.ID)
+		tx.b.WillDelete([]byte(sess.ID))
+	}
 	sess.Unlock()
 	if will != nil {
-		s.publishWill(will.Msg)
+		s.publishWillTx(will.Msg, tx)
+	} else if tx != nil {
+		tx.submit(nil)
 	}
 	if end {
 		s.endSession(sess, "session expired")
@@ -307,8 +395,9 @@ func (s *Server) expireSession(sess *sessions.Session, gen uint64) {
 }
 
 // endSession removes a session: its subscriptions leave the router, a pending
-// will is published (the session ended before the delay), and everything it
-// held is released.
+// will is published (the session ended before the delay), everything it held
+// is released, and a durable session is deleted from the store, in the same
+// batch as the will's deliveries.
 func (s *Server) endSession(sess *sessions.Session, why string) {
 	s.sessions.Remove(sess)
 	sess.Lock()
@@ -321,16 +410,32 @@ func (s *Server) endSession(sess *sessions.Session, why string) {
 	}
 	will := sess.Will
 	sess.Will = nil
+	var tx *storeTx
+	if sess.Durable() {
+		tx = s.newTx(wal.KindSessionEnd, sess.ID)
+		tx.b.SessionDelete([]byte(sess.ID))
+		sess.SetDurable(false)
+	}
 	sess.Clear()
 	sess.Unlock()
 	if will != nil {
-		s.publishWill(will.Msg)
+		s.publishWillTx(will.Msg, tx)
+	} else if tx != nil {
+		tx.submit(nil)
 	}
 	s.log.Debug("session ended", "client_id", sess.ID, "why", why)
 }
 
 // publishWill publishes a will message (retained if it asks) and releases it.
 func (s *Server) publishWill(m *message.Message) {
+	s.publishWillTx(m, s.newTx(wal.KindWillPublish, ""))
+}
+
+// publishWillTx publishes a will within tx (which may already hold the
+// deletion of the will or of its session), submits tx and releases m. The
+// will is held until tx is durable, so that a will is never both delivered
+// and, after a crash, published again.
+func (s *Server) publishWillTx(m *message.Message, tx *storeTx) {
 	now := time.Now()
 	// The will's Message Expiry Interval counts from its publication
 	// (3.1.3.2.4), not from the CONNECT that carried it. Nobody else holds
@@ -339,10 +444,18 @@ func (s *Server) publishWill(m *message.Message) {
 		m.ExpireAt = now.UnixNano() + (m.ExpireAt - m.Created)
 	}
 	m.Created = now.UnixNano()
-	if m.Retain {
-		s.storeRetained(m)
+	if tx != nil {
+		s.messageID(m)
+		tx.b.SetTopic(m.Topic, m.QoS, len(m.Payload))
+		tx.hold(m)
 	}
-	s.route(m, now.UnixNano())
+	if m.Retain {
+		s.storeRetained(m, tx)
+	}
+	s.route(m, now.UnixNano(), tx)
+	if tx != nil {
+		tx.submit(nil)
+	}
 	m.Release()
 }
 

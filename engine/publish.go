@@ -5,6 +5,8 @@ import (
 
 	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/message"
+	"github.com/tern-mqtt/tern/sessions"
+	"github.com/tern-mqtt/tern/wal"
 )
 
 // handlePublish takes an inbound PUBLISH: resolves a topic alias, enforces
@@ -59,10 +61,41 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 		props = &p.Props
 	}
 	m := message.New(topic, p.Payload, props, p.QoS, p.Retain, sess.Seq, now)
-	if p.Retain {
-		s.storeRetained(m)
+	res := s.router.Match(m.Topic)
+
+	// A publish that changes durable state goes to the store as one batch;
+	// its acknowledgement waits for it, and the message is held until then.
+	var tx *storeTx
+	storeQoS2 := p.QoS == 2 && sess.Durable()
+	if s.store != nil && (p.Retain || storeQoS2 || needsStore(m, res)) {
+		err := s.store.Err()
+		if err != nil && p.QoS > 0 {
+			m.Release()
+			return c.refusePublish(p, storeReason(err), err)
+		}
+		if err == nil {
+			tx = s.newTx(wal.KindPublish, c.clientID)
+			tx.b.SetTopic(m.Topic, p.QoS, len(m.Payload))
+			if p.QoS > 0 {
+				s.messageID(m)
+				tx.hold(m)
+			}
+		}
 	}
-	matched, refused := s.route(m, now.UnixNano())
+	if p.Retain {
+		if err := s.storeRetained(m, tx); err != nil {
+			if c.version >= codec.Version5 && p.QoS > 0 {
+				if tx != nil {
+					tx.submit(nil) // releases the hold; nothing was added
+				}
+				m.Release()
+				return c.refusePublish(p, codec.QuotaExceeded, err)
+			}
+			// 3.1.1 and QoS 0 have no way to say it: delivered, not retained.
+			s.log.Warn("retained message not kept: store full", "client_id", c.clientID, "topic", string(m.Topic))
+		}
+	}
+	matched, refused := s.routeMatched(m, res, now.UnixNano(), tx)
 	m.Release()
 
 	reason := codec.Success
@@ -72,43 +105,84 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 	case matched == 0 && c.version >= codec.Version5:
 		reason = codec.NoMatchingSubscribers
 	}
+	if p.QoS == 2 && reason == codec.QuotaExceeded { // not accepted: the client may send it again later
+		sess.Lock()
+		sess.ReleaseQoS2(p.PacketID)
+		sess.Unlock()
+	} else if storeQoS2 && tx != nil {
+		tx.b.InboundQoS2Put([]byte(c.clientID), p.PacketID, now.UnixNano())
+	}
+	var ackType codec.PacketType
 	switch p.QoS {
 	case 1:
-		c.appendAck(codec.PUBACK, p.PacketID, reason)
+		ackType = codec.PUBACK
 	case 2:
-		if reason == codec.QuotaExceeded { // not accepted: the client may send it again later
-			sess.Lock()
-			sess.ReleaseQoS2(p.PacketID)
-			sess.Unlock()
-		}
-		c.appendAck(codec.PUBREC, p.PacketID, reason)
+		ackType = codec.PUBREC
+	}
+	switch {
+	case tx != nil && p.QoS > 0:
+		tx.submit(c.gateAck(ackType, p.PacketID, reason))
+	case tx != nil:
+		tx.submit(nil)
+	case p.QoS > 0:
+		c.appendAck(ackType, p.PacketID, reason)
 	}
 	return nil
 }
 
+// refusePublish answers a QoS 1/2 PUBLISH that cannot be accepted: PUBACK or
+// PUBREC with reason for 5.0; 3.1.1 has no such answer, so the connection
+// closes unacknowledged (the client sends the message again later).
+func (c *conn) refusePublish(p *codec.Publish, reason codec.ReasonCode, err error) error {
+	if p.QoS == 2 {
+		c.sess.Lock()
+		c.sess.ReleaseQoS2(p.PacketID)
+		c.sess.Unlock()
+	}
+	if c.version < codec.Version5 {
+		c.closeReason = reason
+		c.srv.log.Warn("closing connection: cannot accept a message", "client_id", c.clientID, "err", err.Error())
+		return errStore
+	}
+	t := codec.PUBACK
+	if p.QoS == 2 {
+		t = codec.PUBREC
+	}
+	c.appendAck(t, p.PacketID, reason)
+	return nil
+}
+
 // storeRetained keeps m as the retained message of its topic, or clears the
-// topic when the payload is empty (MQTT-3.3.1-6, -7).
-func (s *Server) storeRetained(m *message.Message) {
+// topic when the payload is empty (MQTT-3.3.1-6, -7), in tx when the broker
+// has a store.
+func (s *Server) storeRetained(m *message.Message, tx *storeTx) error {
+	if tx != nil {
+		if len(m.Payload) == 0 {
+			tx.b.RetainedDelete(m.Topic)
+		} else {
+			wm := walMessage(m)
+			tx.b.RetainedPut(&wm)
+			tx.grows = true
+		}
+	}
 	if len(m.Payload) == 0 {
 		if old, ok := s.retained.Delete(string(m.Topic)); ok {
 			old.Release()
 		}
-		return
+		return nil
 	}
 	if old, replaced := s.retained.Set(string(m.Topic), m.Ref()); replaced {
 		old.Release()
 	}
+	return nil
 }
 
-// appendAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP.
-func (c *conn) appendAck(t codec.PacketType, id uint16, reason codec.ReasonCode) {
-	a := codec.Ack{Type: t, PacketID: id, ReasonCode: reason}
-	c.wbuf, _ = a.Append(c.wbuf, c.version)
-}
-
-// handleAck takes the acknowledgements of the QoS 1 and 2 flows.
+// handleAck takes the acknowledgements of the QoS 1 and 2 flows. For a
+// durable session each step is recorded; PUBREL and PUBCOMP, which end a
+// step the client relies on, wait for their record.
 func (c *conn) handleAck(a *codec.Ack) error {
 	sess := c.sess
+	durable := sess.Durable()
 	switch a.Type {
 	case codec.PUBREL: // inbound QoS 2, step 3
 		sess.Lock()
@@ -118,32 +192,73 @@ func (c *conn) handleAck(a *codec.Ack) error {
 		if !known {
 			reason = codec.PacketIdentifierNotFound
 		}
+		if known && durable {
+			tx := c.srv.newTx(wal.KindPubrel, c.clientID)
+			tx.b.InboundQoS2Delete([]byte(c.clientID), a.PacketID)
+			tx.submit(c.gateAck(codec.PUBCOMP, a.PacketID, reason))
+			return nil
+		}
 		c.appendAck(codec.PUBCOMP, a.PacketID, reason)
 	case codec.PUBACK:
 		sess.Lock()
-		sess.Ack(a.PacketID, 'a')
+		seq, msgID, _ := storedInflight(sess, a.PacketID)
+		if sess.Ack(a.PacketID, 'a') && seq != 0 && durable {
+			c.storeDone(wal.KindPuback, seq, msgID)
+		}
 		sess.Unlock()
 	case codec.PUBREC:
 		sess.Lock()
+		seq, msgID, released := storedInflight(sess, a.PacketID)
+		in := sess.InflightOf(a.PacketID)
+		var e wal.QueueEntry
+		if in != nil {
+			e = queueEntry(&in.Delivery, wal.PubrecReceived)
+		}
 		ok := sess.Ack(a.PacketID, 'r')
-		sess.Unlock()
 		if a.ReasonCode.IsError() { // the receiver refused: the flow ends here (4.3.3)
-			sess.Lock()
-			sess.Ack(a.PacketID, 'c')
+			if sess.Ack(a.PacketID, 'c') && seq != 0 && durable {
+				c.storeDone(wal.KindPubcomp, seq, msgID)
+			}
 			sess.Unlock()
 			return nil
 		}
+		sess.Unlock()
 		reason := codec.Success
 		if !ok {
 			reason = codec.PacketIdentifierNotFound
 		}
+		if ok && !released && seq != 0 && durable {
+			tx := c.srv.newTx(wal.KindPubrec, c.clientID)
+			tx.b.QueueUpdate([]byte(c.clientID), seq, &e)
+			tx.submit(c.gateAck(codec.PUBREL, a.PacketID, reason))
+			return nil
+		}
 		c.appendAck(codec.PUBREL, a.PacketID, reason)
 	case codec.PUBCOMP:
 		sess.Lock()
-		sess.Ack(a.PacketID, 'c')
+		seq, msgID, _ := storedInflight(sess, a.PacketID)
+		if sess.Ack(a.PacketID, 'c') && seq != 0 && durable {
+			c.storeDone(wal.KindPubcomp, seq, msgID)
+		}
 		sess.Unlock()
 	}
 	return nil
+}
+
+// storedInflight returns the store position of an in-flight delivery and
+// whether it is a released QoS 2 one. Locked.
+func storedInflight(sess *sessions.Session, id uint16) (seq, msgID uint64, released bool) {
+	if in := sess.InflightOf(id); in != nil {
+		return in.StoreSeq, in.StoreMsg, in.Released
+	}
+	return 0, 0, false
+}
+
+// storeDone deletes the queue entry of a completed delivery.
+func (c *conn) storeDone(kind wal.Kind, seq, msgID uint64) {
+	tx := c.srv.newTx(kind, c.clientID)
+	tx.queueDelete(c.sess, seq, msgID)
+	tx.submit(nil)
 }
 
 // handleDisconnect takes a client's DISCONNECT: the will is discarded unless

@@ -24,6 +24,7 @@ import (
 	"github.com/tern-mqtt/tern/message"
 	"github.com/tern-mqtt/tern/router"
 	"github.com/tern-mqtt/tern/sessions"
+	"github.com/tern-mqtt/tern/wal"
 )
 
 // Options configures a Server. Zero fields take the defaults documented on
@@ -45,6 +46,12 @@ type Options struct {
 	ConnectTimeout    time.Duration // a socket that sends no CONNECT in this time is closed; default 10 s
 	RetainAvailable   *bool         // whether retained messages are supported; default true
 	Logger            *slog.Logger  // default slog.Default()
+
+	// Store makes sessions, subscriptions, retained messages and QoS 1/2
+	// deliveries durable (package wal); nil keeps everything in memory. The
+	// server reads it back (Load) in Start and submits to it from then on;
+	// the caller closes it after Stop.
+	Store *wal.Store
 
 	// Authenticate decides a CONNECT; nil accepts every client. It returns
 	// Success or the CONNACK reason code to refuse with. It runs on an event
@@ -137,6 +144,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	started  time.Time
 	stats    Stats
+	store    *wal.Store
 }
 
 // New returns a server that is not listening yet.
@@ -152,6 +160,7 @@ func New(o Options) *Server {
 		router:   router.New[*sessions.Session](router.Options{}),
 		retained: router.NewRetained[*message.Message](),
 		done:     make(chan struct{}),
+		store:    o.Store,
 	}
 	s.conns.init()
 	return s
@@ -160,6 +169,11 @@ func New(o Options) *Server {
 // Start starts the event loops and the listener and returns once the broker
 // accepts connections.
 func (s *Server) Start() error {
+	if s.store != nil {
+		if err := s.recover(); err != nil {
+			return err
+		}
+	}
 	cli, err := gnet.NewClient(&handler{s: s},
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.opts.EventLoops),
@@ -259,6 +273,7 @@ wait:
 type Stats struct {
 	acceptErrors, refusedConns                    atomic.Int64
 	received, sent, droppedQoS0, refused, expired atomic.Int64
+	storeRefused                                  atomic.Int64
 }
 
 // connRegistry tracks open connections for keep-alive checks and shutdown.

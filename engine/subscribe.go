@@ -7,11 +7,20 @@ import (
 	"github.com/tern-mqtt/tern/message"
 	"github.com/tern-mqtt/tern/router"
 	"github.com/tern-mqtt/tern/sessions"
+	"github.com/tern-mqtt/tern/wal"
 )
+
+// retainedReq is a subscription that receives the matching retained
+// messages once its SUBACK is out.
+type retainedReq struct {
+	filter string
+	opts   sessions.SubOptions
+}
 
 // handleSubscribe adds each subscription, answers with one reason code per
 // filter (MQTT-3.8.4-6), then sends the matching retained messages according
-// to each subscription's retain handling.
+// to each subscription's retain handling. A durable session's subscriptions
+// are stored first: SUBACK and the retained messages wait for the store.
 func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 	s := c.srv
 	v5 := c.version >= codec.Version5
@@ -20,9 +29,22 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 		subID = p.Props.SubscriptionIDs[0]
 	}
 	codes := make([]byte, len(p.Subscriptions))
-	type retainedReq struct {
-		filter string
-		opts   sessions.SubOptions
+	var tx *storeTx
+	if c.sess.Durable() {
+		if err := s.storeErr(); err != nil {
+			// Nothing is subscribed that could not be kept.
+			for i := range codes {
+				codes[i] = byte(codec.UnspecifiedError)
+				if v5 {
+					codes[i] = byte(storeReason(err))
+				}
+			}
+			s.log.Warn("subscriptions refused: store unavailable", "client_id", c.clientID, "err", err.Error())
+			ack := codec.Suback{PacketID: p.PacketID, ReasonCodes: codes}
+			c.appendRaw(func(b []byte) []byte { b, _ = ack.Append(b, c.version); return b })
+			return nil
+		}
+		tx = s.newTx(wal.KindSubscribe, c.clientID)
 	}
 	var wantRetained []retainedReq
 	for i := range p.Subscriptions {
@@ -46,11 +68,18 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 		c.sess.Lock()
 		if c.sess.Ended() {
 			c.sess.Unlock()
+			if tx != nil {
+				tx.abort()
+			}
 			return errProtocol // taken over meanwhile: this connection is closing
 		}
 		existed := c.sess.SetSub(filter, opts)
 		s.router.Subscribe(router.Sub[*sessions.Session]{Key: c.sess, Filter: filter, QoS: sub.QoS,
 			NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished, SubID: subID})
+		if tx != nil {
+			tx.b.SubPut([]byte(c.clientID), sub.Filter, subRecord(opts))
+			tx.grows = true
+		}
 		c.sess.Unlock()
 		codes[i] = sub.QoS // granted QoS: the broker supports 2
 		_, _, shared := codec.SplitShared(sub.Filter)
@@ -61,10 +90,50 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 		}
 	}
 	ack := codec.Suback{PacketID: p.PacketID, ReasonCodes: codes}
-	c.wbuf, _ = ack.Append(c.wbuf, c.version)
+	if tx == nil {
+		c.appendRaw(func(b []byte) []byte { b, _ = ack.Append(b, c.version); return b })
+		c.sendRetained(wantRetained)
+		return nil
+	}
+	if len(p.Subscriptions) == 1 {
+		tx.b.SetTopic(p.Subscriptions[0].Filter, p.Subscriptions[0].QoS, 0)
+	}
+	raw, _ := ack.Append(nil, c.version)
+	tx.submit(c.gateRaw(raw, len(raw)-len(codes), func() { c.sendRetained(wantRetained) }))
+	return nil
+}
+
+// appendRaw appends an encoded control packet to the batch, behind gated
+// packets when some wait.
+func (c *conn) appendRaw(enc func([]byte) []byte) {
+	if c.gatedPending() {
+		c.gate(&gated{raw: enc(nil), ready: true})
+		return
+	}
+	c.wbuf = enc(c.wbuf)
+}
+
+func subRecord(o sessions.SubOptions) *wal.Subscription {
+	return &wal.Subscription{QoS: o.QoS, NoLocal: o.NoLocal, RetainAsPublished: o.RetainAsPublished,
+		RetainHandling: o.RetainHandling, SubID: o.SubID}
+}
+
+// sendRetained delivers the retained messages matching new subscriptions
+// (with RETAIN set, MQTT-3.3.1-8). A durable session's QoS 1/2 deliveries
+// are stored; a message without a store id is copied to get one, since the
+// retained index shares it.
+func (c *conn) sendRetained(reqs []retainedReq) {
+	if len(reqs) == 0 {
+		return
+	}
+	s := c.srv
 	now := time.Now().UnixNano()
+	var tx *storeTx
+	if c.sess.Durable() {
+		tx = s.newTx(wal.KindSubscribe, c.clientID)
+	}
 	var found []*message.Message
-	for _, r := range wantRetained {
+	for _, r := range reqs {
 		// Collect under the index's lock, deliver after it: delivery takes
 		// session locks and must not hold up writers of retained messages.
 		found = found[:0]
@@ -79,31 +148,56 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 			ids = []uint32{r.opts.SubID}
 		}
 		for _, m := range found {
-			// Retained messages go out with RETAIN set (MQTT-3.3.1-8).
-			s.deliverTo(c.sess, m, min(r.opts.QoS, m.QoS), true, ids, now)
+			qos := min(r.opts.QoS, m.QoS)
+			if tx != nil && qos > 0 && m.StoreID == 0 {
+				cp := message.Restore(m.Topic, m.Payload, m.Props, m.QoS, m.Retain, m.Origin, m.Created, m.ExpireAt)
+				s.messageID(cp)
+				m.Release()
+				m = cp
+			}
+			s.deliverTo(c.sess, m, qos, true, ids, now, tx)
 			m.Release()
 		}
 	}
-	return nil
+	if tx != nil {
+		tx.submit(nil)
+	}
 }
 
 // handleUnsubscribe removes each subscription and answers with a reason
-// code per filter (5.0) or a bare UNSUBACK (MQTT-3.10.4-4, -5).
+// code per filter (5.0) or a bare UNSUBACK (MQTT-3.10.4-4, -5); a durable
+// session's UNSUBACK waits for the store.
 func (c *conn) handleUnsubscribe(p *codec.Unsubscribe) error {
 	s := c.srv
 	codes := make([]byte, len(p.Filters))
+	var tx *storeTx
+	if c.sess.Durable() {
+		tx = s.newTx(wal.KindUnsubscribe, c.clientID)
+	}
 	for i, f := range p.Filters {
 		filter := string(f)
 		c.sess.Lock()
 		existed := c.sess.DeleteSub(filter)
 		if existed {
 			s.router.Unsubscribe(filter, c.sess)
+			if tx != nil {
+				tx.b.SubDelete([]byte(c.clientID), f)
+			}
 		} else {
 			codes[i] = byte(codec.NoSubscriptionExisted)
 		}
 		c.sess.Unlock()
 	}
 	ack := codec.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}
-	c.wbuf, _ = ack.Append(c.wbuf, c.version)
+	if tx == nil {
+		c.appendRaw(func(b []byte) []byte { b, _ = ack.Append(b, c.version); return b })
+		return nil
+	}
+	raw, _ := ack.Append(nil, c.version)
+	failAt := 0
+	if c.version >= codec.Version5 {
+		failAt = len(raw) - len(codes)
+	}
+	tx.submit(c.gateRaw(raw, failAt, nil))
 	return nil
 }

@@ -28,7 +28,26 @@ type Message struct {
 	ExpireAt int64  // unix nanoseconds after which the message is not delivered; 0 never
 	Origin   uint64 // id of the publishing session, for No Local; 0 for the broker's own
 	Created  int64  // unix nanoseconds, for the remaining expiry interval
+
+	// StoreID is the id of the message's body in the write-ahead log, 0
+	// while it has none. Set before the message is shared.
+	StoreID uint64
+
+	// held is set while the change that stores the message is not yet
+	// durable: sessions queue a held message and send it only once released,
+	// so no subscriber sees a message the broker could still lose (and then
+	// accept again from the publisher: a QoS 2 duplicate).
+	held atomic.Bool
 }
+
+// Hold marks the message as not yet durable; call it before sharing it.
+func (m *Message) Hold() { m.held.Store(true) }
+
+// Unhold marks the message durable; sessions may send it from now on.
+func (m *Message) Unhold() { m.held.Store(false) }
+
+// Held reports whether the message waits for its store change.
+func (m *Message) Held() bool { return m.held.Load() }
 
 var messagePool = sync.Pool{New: func() any { return new(Message) }}
 
@@ -137,3 +156,27 @@ func (m *Message) RemainingExpiry(now int64) (uint32, bool) {
 
 // Size is the memory the message accounts for in queue byte limits.
 func (m *Message) Size() int { return len(m.Topic) + len(m.Payload) + len(m.Props) }
+
+// Restore copies a stored message back into a pooled buffer: topic, payload
+// and props (already in their forwarded wire encoding) as they were stored,
+// with the original creation and expiry times, so that time spent in the
+// store counts against the Message Expiry Interval. It returns a message
+// holding one reference.
+func Restore(topic, payload, props []byte, qos byte, retain bool, origin uint64, created, expireAt int64) *Message {
+	m := messagePool.Get().(*Message)
+	bufp := getBuf(len(topic) + len(payload) + len(props))
+	buf := append(*bufp, topic...)
+	buf = append(buf, payload...)
+	propsStart := len(buf)
+	buf = append(buf, props...)
+	*bufp = buf
+	m.bufp = bufp
+	m.Topic = buf[:len(topic):len(topic)]
+	m.Payload = buf[len(topic):propsStart:propsStart]
+	m.Props = buf[propsStart:]
+	m.QoS, m.Retain, m.Origin = qos, retain, origin
+	m.Created, m.ExpireAt = created, expireAt
+	m.refs.Store(1)
+	liveAdd(1)
+	return m
+}

@@ -79,3 +79,17 @@ func TestLiveCount(t *testing.T) {
 		t.Fatalf("live %d after release, want %d", n, before)
 	}
 }
+
+func TestRestoreKeepsTimesAndProps(t *testing.T) {
+	m := Restore([]byte("a/b"), []byte("payload"), []byte{0x01, 0x01}, 1, true, 7, 100, 200)
+	defer m.Release()
+	if string(m.Topic) != "a/b" || string(m.Payload) != "payload" || string(m.Props) != "\x01\x01" {
+		t.Fatalf("restored %q %q %x", m.Topic, m.Payload, m.Props)
+	}
+	if m.QoS != 1 || !m.Retain || m.Origin != 7 || m.Created != 100 || m.ExpireAt != 200 {
+		t.Fatalf("restored fields %+v", m)
+	}
+	if !m.Expired(201) || m.Expired(200) {
+		t.Fatal("expiry not restored")
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/tern-mqtt/tern/message"
 )
@@ -28,6 +29,13 @@ type Delivery struct {
 	SubIDs   []uint32
 	PacketID uint16 // assigned when the delivery enters the in-flight window
 	Dup      bool
+
+	// StoreSeq is the sequence number of the delivery's queue entry in the
+	// write-ahead log, 0 when it is not stored; StoreMsg the id of the
+	// message body it refers to (kept here because an in-flight QoS 2
+	// delivery lets its message go at PUBREC).
+	StoreSeq uint64
+	StoreMsg uint64
 }
 
 // Inflight is an outbound QoS 1 or 2 delivery sent and not yet completed.
@@ -56,10 +64,11 @@ type Session struct {
 	ID  string
 	Seq uint64 // unique per session, the Origin of the messages it publishes
 
-	mu    sync.Mutex
-	opts  *Options
-	ended bool
-	owner any // the connection attached now, nil while offline
+	mu      sync.Mutex
+	opts    *Options
+	ended   bool
+	owner   any         // the connection attached now, nil while offline
+	durable atomic.Bool // its state goes to the write-ahead log
 
 	// Expiry is the Session Expiry Interval in seconds (0xFFFFFFFF: never).
 	Expiry uint32
@@ -125,6 +134,27 @@ func (s *Session) NextTimer() uint64 {
 // TimerCurrent reports whether gen is the newest timer generation.
 func (s *Session) TimerCurrent(gen uint64) bool { return s.timerGen == gen }
 
+// Durable reports whether the engine keeps this session in the write-ahead
+// log. It may be read without the lock (the router's subscribers are checked
+// before a publish is routed).
+func (s *Session) Durable() bool { return s.durable.Load() }
+
+// SetDurable records whether the session is kept in the write-ahead log.
+// Turning it off forgets the store positions of its deliveries: their entries
+// went with the session's record, and must not be deleted a second time.
+func (s *Session) SetDurable(on bool) {
+	s.durable.Store(on)
+	if on {
+		return
+	}
+	for i := s.queueHead; i < len(s.queue); i++ {
+		s.queue[i].StoreSeq, s.queue[i].StoreMsg = 0, 0
+	}
+	for _, in := range s.inflight {
+		in.StoreSeq, in.StoreMsg = 0, 0
+	}
+}
+
 // Owner returns the attached connection, or nil.
 func (s *Session) Owner() any { return s.owner }
 
@@ -187,7 +217,7 @@ func (s *Session) Offer(d Delivery, now int64, room bool) (out Delivery, send bo
 		d.Msg.Release()
 		return d, false, DroppedExpired
 	}
-	if s.owner != nil && room && s.queueLen() == 0 && (d.QoS == 0 || len(s.inflight) < s.sendQuota) {
+	if s.owner != nil && room && s.queueLen() == 0 && !d.Msg.Held() && (d.QoS == 0 || len(s.inflight) < s.sendQuota) {
 		if d.QoS > 0 {
 			s.track(&d)
 		}
@@ -207,7 +237,7 @@ func (s *Session) Next(now int64) (d Delivery, ok bool, expired int) {
 			expired++
 			continue
 		}
-		if head.QoS > 0 && len(s.inflight) >= s.sendQuota {
+		if head.Msg.Held() || head.QoS > 0 && len(s.inflight) >= s.sendQuota {
 			return Delivery{}, false, expired
 		}
 		d = s.popHead()
@@ -287,6 +317,45 @@ func (s *Session) dropOldestQoS0() bool {
 		}
 	}
 	return false
+}
+
+// InflightOf returns the in-flight delivery with packet id id, or nil. The
+// entry stays owned by the session.
+func (s *Session) InflightOf(id uint16) *Inflight { return s.inflight[id] }
+
+// RestoreQueued appends a delivery read back from the store to the queue,
+// whatever the bounds: it was accepted before the restart.
+func (s *Session) RestoreQueued(d Delivery) {
+	d.Dup = false
+	s.queue = append(s.queue, d)
+	s.queueBytes += d.Msg.Size()
+}
+
+// RestoreInflight puts a delivery read back from the store into the
+// in-flight window with its packet id; released is a QoS 2 delivery whose
+// PUBREC came (d.Msg is then nil). Deliveries are restored in send order.
+func (s *Session) RestoreInflight(d Delivery, released bool) {
+	s.sendSeq++
+	s.inflight[d.PacketID] = &Inflight{Delivery: d, Released: released, seq: s.sendSeq}
+	s.lastID = max(s.lastID, d.PacketID)
+}
+
+// EachQueued calls fn for every queued delivery in order; fn may change the
+// delivery's store fields.
+func (s *Session) EachQueued(fn func(d *Delivery)) {
+	for i := s.queueHead; i < len(s.queue); i++ {
+		fn(&s.queue[i])
+	}
+}
+
+// InboundQoS2IDs returns the inbound QoS 2 packet ids awaiting PUBREL.
+func (s *Session) InboundQoS2IDs() []uint16 {
+	ids := make([]uint16, 0, len(s.inboundQoS2))
+	for id := range s.inboundQoS2 {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // Queued returns the number and bytes of queued deliveries.

@@ -99,6 +99,10 @@ func NewBatch(kind Kind, clientID []byte) *Batch {
 	return b
 }
 
+// Discard returns a batch that will not be submitted to the pool; b must not
+// be used afterwards.
+func (b *Batch) Discard() { b.release() }
+
 // release returns b to the pool.
 func (b *Batch) release() {
 	if cap(b.buf) > 64<<10 || cap(b.ops) > 1024 {

@@ -8,11 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/tern-mqtt/tern/engine"
+	"github.com/tern-mqtt/tern/wal"
 )
 
 // serve parses the serve flags, runs the broker until SIGINT or SIGTERM and
@@ -28,6 +31,12 @@ func serve(args []string) int {
 		logLevel        string
 		logFormat       string
 		shutdownTimeout time.Duration
+		dataDir         string
+		durability      string
+		syncInterval    time.Duration
+		minFreeBytes    int64
+		adminListen     string
+		adminTokenFile  string
 	)
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:1883", "TCP address to accept MQTT connections on")
 	fs.IntVar(&o.EventLoops, "event-loops", runtime.NumCPU(), "number of event loops (default: one per core)")
@@ -45,6 +54,12 @@ func serve(args []string) int {
 	fs.BoolVar(&retainAvailable, "retain-available", true, "support retained messages")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&dataDir, "data-dir", "", "directory of the write-ahead log (Pebble): sessions, subscriptions, retained and queued messages survive restarts and crashes; empty: memory only")
+	fs.StringVar(&durability, "durability", "sync", "with --data-dir: sync (acknowledge QoS 1/2, SUBSCRIBE, UNSUBSCRIBE after fsync; group commit), batch (fsync at most every --sync-interval, acknowledge after it), none (write without fsync)")
+	fs.DurationVar(&syncInterval, "sync-interval", 5*time.Millisecond, "longest time between fsyncs under --durability batch")
+	fs.Int64Var(&minFreeBytes, "min-free-bytes", 256<<20, "free disk space below which new QoS 1/2 work is refused (0x97) until space returns; -1 disables the check")
+	fs.StringVar(&adminListen, "admin-listen", "", "HTTP address of the admin endpoint (/healthz, /v1/wal/tail for `tern wal tail --follow`); not set: a random loopback port when --data-dir is set (written to DIR/admin.addr), else off; \"\" turns it off")
+	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding a bearer token the admin endpoint requires")
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed for a clean shutdown on SIGINT/SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -83,9 +98,62 @@ func serve(args []string) int {
 	o.RetainAvailable = &retainAvailable
 	o.Logger = logger
 
+	var store *wal.Store
+	if dataDir != "" {
+		d, err := wal.ParseDurability(durability)
+		if err != nil {
+			return usageErr(err.Error())
+		}
+		store, err = wal.Open(wal.Options{Dir: dataDir, Durability: d, SyncInterval: syncInterval,
+			MinFreeBytes: minFreeBytes, Logger: logger})
+		if err != nil {
+			logger.Error("cannot open the data directory", "dir", dataDir, "err", err)
+			return 1
+		}
+		logger.Info("data directory open", "dir", dataDir, "durability", d.String())
+		o.Store = store
+	}
+	closeStore := func() {
+		if store != nil {
+			if err := store.Close(); err != nil {
+				logger.Error("closing the data directory", "err", err)
+			}
+		}
+	}
+	defer closeStore()
+
+	adminSet := false
+	fs.Visit(func(f *flag.Flag) { adminSet = adminSet || f.Name == "admin-listen" })
+	if !adminSet && dataDir != "" {
+		adminListen = "127.0.0.1:0"
+	}
+	var admin *adminServer
+	if adminListen != "" {
+		token := ""
+		if adminTokenFile != "" {
+			b, err := os.ReadFile(adminTokenFile)
+			if err != nil {
+				logger.Error("cannot read the admin token", "err", err)
+				return 1
+			}
+			token = strings.TrimSpace(string(b))
+		}
+		var err error
+		if admin, err = startAdmin(adminListen, dataDir, token, store, logger); err != nil {
+			logger.Error("cannot start the admin endpoint", "err", err)
+			return 1
+		}
+		logger.Info("admin endpoint listening", "addr", admin.Addr())
+	} else if dataDir != "" {
+		_ = os.Remove(filepath.Join(dataDir, adminAddrFile)) // left by a broker that was killed
+	}
+
 	srv := engine.New(o)
 	if err := srv.Start(); err != nil {
 		logger.Error("cannot start", "err", err)
+		if admin != nil {
+			_ = admin.Close(context.Background())
+		}
 		return 1
 	}
 	sig := make(chan os.Signal, 1)
@@ -94,6 +162,9 @@ func serve(args []string) int {
 	logger.Info("shutting down", "signal", got.String())
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
+	if admin != nil {
+		_ = admin.Close(ctx)
+	}
 	if err := srv.Stop(ctx); err != nil {
 		logger.Error("shutdown", "err", err)
 		return 1

@@ -1,0 +1,174 @@
+package engine
+
+import (
+	"github.com/tern-mqtt/tern/codec"
+	"github.com/tern-mqtt/tern/sessions"
+)
+
+// Gated packets: what a connection may send only once a store change is
+// durable (an acknowledgement, a durable session's QoS 2 PUBLISH or PUBREL)
+// waits in the connection's gate queue until the store completes the change.
+// Packets that need no store but must keep their order with gated ones (any
+// acknowledgement while the queue is not empty) join the queue as ready. The
+// loop writes the ready head of the queue with every flush.
+
+// gated is one packet in the gate queue.
+type gated struct {
+	ack      codec.Ack         // PUBACK, PUBREC, PUBREL, PUBCOMP
+	raw      []byte            // an encoded SUBACK or UNSUBACK, with failure codes at failAt
+	failAt   int               // offset of the reason codes in raw, 0 when none
+	then     func()            // runs on the loop right after a successful raw packet
+	delivery sessions.Delivery // a PUBLISH (Msg non-nil)
+	ready    bool              // the store change completed
+	err      error             // it failed
+}
+
+// gateAck queues an acknowledgement that goes out once the store completes
+// the change; the returned function is the store completion.
+func (c *conn) gateAck(t codec.PacketType, id uint16, reason codec.ReasonCode) func(error) {
+	return c.gate(&gated{ack: codec.Ack{Type: t, PacketID: id, ReasonCode: reason}})
+}
+
+// gateRaw queues an encoded packet (SUBACK, UNSUBACK) behind the store;
+// failAt is where its reason codes start, for the failure answer.
+func (c *conn) gateRaw(raw []byte, failAt int, then func()) func(error) {
+	return c.gate(&gated{raw: raw, failAt: failAt, then: then})
+}
+
+// gateDelivery queues a PUBLISH (its reference passes to the queue).
+func (c *conn) gateDelivery(d sessions.Delivery) func(error) {
+	return c.gate(&gated{delivery: d})
+}
+
+func (c *conn) gate(g *gated) func(error) {
+	c.gmu.Lock()
+	c.gq = append(c.gq, g)
+	c.gmu.Unlock()
+	return func(err error) { c.complete(g, err) }
+}
+
+// complete marks g ready (from the committer) and wakes the loop.
+func (c *conn) complete(g *gated, err error) {
+	c.gmu.Lock()
+	if c.gclosed {
+		c.gmu.Unlock()
+		if g.delivery.Msg != nil {
+			g.delivery.Msg.Release()
+		}
+		return
+	}
+	g.ready, g.err = true, err
+	wake := !c.gwake && len(c.gq) > 0 && c.gq[0].ready
+	if wake {
+		c.gwake = true
+	}
+	c.gmu.Unlock()
+	if wake {
+		c.wakeDrain()
+	}
+}
+
+// appendAck queues a PUBACK, PUBREC, PUBREL or PUBCOMP that needs no store
+// change: written with this batch, or behind gated packets to keep the order.
+func (c *conn) appendAck(t codec.PacketType, id uint16, reason codec.ReasonCode) {
+	if c.gatedPending() {
+		c.gate(&gated{ack: codec.Ack{Type: t, PacketID: id, ReasonCode: reason}, ready: true})
+		return
+	}
+	a := codec.Ack{Type: t, PacketID: id, ReasonCode: reason}
+	c.wbuf, _ = a.Append(c.wbuf, c.version)
+}
+
+// gatedPending reports whether gated packets wait. Loop only.
+func (c *conn) gatedPending() bool {
+	c.gmu.Lock()
+	n := len(c.gq)
+	c.gmu.Unlock()
+	return n > 0
+}
+
+// appendGated moves the ready head of the gate queue into the batch. A
+// failed store change turns an acknowledgement into a refusal: a reason code
+// for 5.0, closing the connection for 3.1.1 PUBACK/PUBREC (they carry no
+// reason code, and the publisher must not believe the message stored).
+func (c *conn) appendGated(now int64) {
+	c.gmu.Lock()
+	n := 0
+	for n < len(c.gq) && c.gq[n].ready {
+		n++
+	}
+	if n == 0 {
+		c.gwake = false
+		c.gmu.Unlock()
+		return
+	}
+	ready := append(c.gready[:0], c.gq[:n]...)
+	m := copy(c.gq, c.gq[n:])
+	clear(c.gq[m:])
+	c.gq = c.gq[:m]
+	c.gwake = false
+	c.gmu.Unlock()
+	for i, g := range ready {
+		ready[i] = nil
+		c.writeGated(g, now)
+	}
+	c.gready = ready[:0]
+}
+
+func (c *conn) writeGated(g *gated, now int64) {
+	switch {
+	case g.delivery.Msg != nil:
+		d := g.delivery
+		if !c.appendDelivery(&d, now) && c.sess != nil {
+			c.sess.Lock()
+			if c.sess.Owner() == c {
+				c.srv.completeUnsent(c.sess, &d)
+			}
+			c.sess.Unlock()
+		}
+	case g.raw != nil:
+		if g.err != nil && g.failAt > 0 {
+			for i := g.failAt; i < len(g.raw); i++ {
+				g.raw[i] = byte(codec.UnspecifiedError) // 0x80 is also 3.1.1's SUBACK failure
+			}
+		}
+		c.wbuf = append(c.wbuf, g.raw...)
+		if g.err == nil && g.then != nil {
+			g.then()
+		}
+	default:
+		a := g.ack
+		if g.err != nil && (a.Type == codec.PUBACK || a.Type == codec.PUBREC) {
+			if a.Type == codec.PUBREC && c.sess != nil { // not accepted: the id is free again
+				c.sess.Lock()
+				c.sess.ReleaseQoS2(a.PacketID)
+				c.sess.Unlock()
+			}
+			if c.version < codec.Version5 {
+				c.srv.log.Warn("closing connection: the store could not keep a message", "client_id", c.clientID,
+					"err", g.err.Error())
+				c.kick(codec.UnspecifiedError)
+				return
+			}
+			a.ReasonCode = storeReason(g.err)
+		}
+		c.wbuf, _ = a.Append(c.wbuf, c.version)
+	}
+}
+
+// closeGate releases what waits in the gate queue when the connection closes.
+func (c *conn) closeGate() {
+	c.gmu.Lock()
+	c.gclosed = true
+	q := c.gq
+	c.gq = nil
+	c.gmu.Unlock()
+	for _, g := range q {
+		if g.delivery.Msg != nil {
+			g.delivery.Msg.Release()
+		}
+	}
+}
+
+// wakeDrain wakes the connection's loop to write what became sendable.
+func (c *conn) wakeDrain() { _ = c.gc.Wake(nil) }
