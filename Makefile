@@ -11,7 +11,7 @@ FUZZ_TARGETS := ./codec:FuzzDecode31 ./codec:FuzzDecode311 ./codec:FuzzDecode5 \
 
 help:
 	@echo "make build        build $(BIN)"
-	@echo "make run          build and start a broker on 127.0.0.1:1883"
+	@echo "make run          build and start a broker on 127.0.0.1:1883 with its data in ./data"
 	@echo "make test         vet, gofmt check, every test with -race, and the mosquitto-clients end-to-end check (what CI runs)"
 	@echo "make cover        per-package statement coverage"
 	@echo "make bench        benchmarks: codec micro-benchmarks and the side-by-side codec comparison"
@@ -20,8 +20,10 @@ help:
 build:
 	$(GO) build -o $(BIN) ./cmd/tern
 
+# A data directory in the work tree, so a restart keeps sessions, subscriptions
+# and retained messages; the admin endpoint on a fixed loopback port.
 run: build
-	./$(BIN) serve --listen 127.0.0.1:1883
+	./$(BIN) serve --listen 127.0.0.1:1883 --data-dir ./data --admin-listen 127.0.0.1:18083
 
 lint:
 	$(GO) vet $(PKGS)

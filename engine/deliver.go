@@ -171,7 +171,10 @@ func (c *conn) drainSession() {
 	viaGate := c.gatedPending()
 	for budget := 512; budget > 0; budget-- {
 		d, ok, expired := sess.Next(now)
-		c.srv.stats.expired.Add(int64(expired))
+		if expired > 0 {
+			c.srv.stats.expired.Add(int64(expired))
+			c.srv.deleteExpired(sess)
+		}
 		if !ok {
 			return
 		}

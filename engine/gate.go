@@ -81,6 +81,9 @@ func (c *conn) appendAck(t codec.PacketType, id uint16, reason codec.ReasonCode)
 
 // gatedPending reports whether gated packets wait. Loop only.
 func (c *conn) gatedPending() bool {
+	if c.srv.store == nil {
+		return false // nothing is ever gated
+	}
 	c.gmu.Lock()
 	n := len(c.gq)
 	c.gmu.Unlock()
@@ -92,6 +95,9 @@ func (c *conn) gatedPending() bool {
 // for 5.0, closing the connection for 3.1.1 PUBACK/PUBREC (they carry no
 // reason code, and the publisher must not believe the message stored).
 func (c *conn) appendGated(now int64) {
+	if c.srv.store == nil {
+		return
+	}
 	c.gmu.Lock()
 	n := 0
 	for n < len(c.gq) && c.gq[n].ready {

@@ -234,6 +234,20 @@ func (tx *storeTx) queueDelete(sess *sessions.Session, seq, msgID uint64) {
 	tx.b.QueueDelete([]byte(sess.ID), seq, msgID)
 }
 
+// deleteExpired deletes the stored entries of deliveries that expired in a
+// durable session's queue. Locked.
+func (s *Server) deleteExpired(sess *sessions.Session) {
+	refs := sess.TakeExpiredStored()
+	if len(refs) == 0 || !sess.Durable() {
+		return
+	}
+	tx := s.newTx(wal.KindDrop, sess.ID)
+	for _, r := range refs {
+		tx.queueDelete(sess, r.Seq, r.Msg)
+	}
+	tx.submit(nil)
+}
+
 // storeErr reports, for a change that adds data, why the store would refuse
 // it now; nil without a store.
 func (s *Server) storeErr() error {

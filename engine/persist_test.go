@@ -507,3 +507,39 @@ func TestDurableDiskFull(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// A stored message that expires in an offline session's queue is not
+// delivered (MQTT-3.3.2-5) and its entry leaves the store.
+func TestDurableExpiredEntriesDeleted(t *testing.T) {
+	d := startDurable(t, engine.Options{}, wal.Options{})
+	sub, _ := connectWire(t, d.addr, codec.Version5, "sub", durable5)
+	sub.subscribe(1, 0, subscription("e", 1))
+	sub.send(&codec.Packet{Type: codec.DISCONNECT})
+	pub, _ := connectWire(t, d.addr, codec.Version5, "pub", nil)
+	p := publishPacket("e", 1, 1, false, "short-lived")
+	p.Publish.Props.SetMessageExpiry(1)
+	pub.send(p)
+	pub.expectAck(codec.PUBACK, 1)
+	pub.publishAcked("e", 1, 2, false, "lasting")
+	time.Sleep(1100 * time.Millisecond)
+
+	sub = dialWire(t, d.addr, codec.Version5)
+	sub.connect("sub", durable5)
+	equalStrings(t, sub.receiveAll(300*time.Millisecond), []string{"lasting"}, "after expiry")
+	time.Sleep(50 * time.Millisecond)
+	d.stop()
+	st, err := wal.Open(wal.Options{Dir: "/data", FS: d.fs, MinFreeBytes: -1, Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	state, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ss := range state.Sessions {
+		if len(ss.Queue) != 0 {
+			t.Fatalf("session %s keeps %d queue entries", ss.ClientID, len(ss.Queue))
+		}
+	}
+}

@@ -89,6 +89,8 @@ type Session struct {
 
 	inboundQoS2 map[uint16]struct{}
 
+	expiredStored []StoreRef // stored deliveries Next dropped as expired, for the engine to delete
+
 	// Will is the will message of the attached connection, nil when none.
 	Will *Will
 	// Timer is the engine's pending timer for this session (will delay or
@@ -233,7 +235,11 @@ func (s *Session) Next(now int64) (d Delivery, ok bool, expired int) {
 	for s.queueLen() > 0 {
 		head := &s.queue[s.queueHead]
 		if head.Msg.Expired(now) {
-			s.popHead().Msg.Release()
+			d := s.popHead()
+			if d.StoreSeq != 0 {
+				s.expiredStored = append(s.expiredStored, StoreRef{d.StoreSeq, d.StoreMsg})
+			}
+			d.Msg.Release()
 			expired++
 			continue
 		}
@@ -317,6 +323,18 @@ func (s *Session) dropOldestQoS0() bool {
 		}
 	}
 	return false
+}
+
+// StoreRef is the store position of a delivery: its queue entry and message
+// body.
+type StoreRef struct{ Seq, Msg uint64 }
+
+// TakeExpiredStored returns the stored deliveries that expired in the queue
+// since the last call, so that their entries can be deleted.
+func (s *Session) TakeExpiredStored() []StoreRef {
+	out := s.expiredStored
+	s.expiredStored = nil
+	return out
 }
 
 // InflightOf returns the in-flight delivery with packet id id, or nil. The
