@@ -6,11 +6,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/engine"
@@ -541,5 +543,58 @@ func TestDurableExpiredEntriesDeleted(t *testing.T) {
 		if len(ss.Queue) != 0 {
 			t.Fatalf("session %s keeps %d queue entries", ss.ClientID, len(ss.Queue))
 		}
+	}
+}
+
+// failingWAL fails writes and syncs of Pebble's WAL while on.
+func failingWAL() *errorfs.Toggle {
+	return &errorfs.Toggle{Injector: errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if !strings.HasSuffix(op.Path, ".log") {
+			return nil
+		}
+		switch op.Kind {
+		case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo, errorfs.OpFileWrite, errorfs.OpFileWriteAt:
+			return errorfs.ErrInjected
+		}
+		return nil
+	})}
+}
+
+// A failed WAL sync is never acknowledged: a 5.0 publisher hears 0x80, a
+// 3.1.1 one is disconnected without PUBACK, and the broker takes work again
+// once the store recovers.
+func TestDurableSyncFailureNotAcknowledged(t *testing.T) {
+	inj := failingWAL()
+	d := startDurable(t, engine.Options{}, wal.Options{FS: errorfs.Wrap(vfs.NewMem(), inj), RetryInterval: 20 * time.Millisecond})
+	sub, _ := connectWire(t, d.addr, codec.Version5, "sub", durable5)
+	sub.subscribe(1, 0, subscription("s/#", 1))
+	sub.send(&codec.Packet{Type: codec.DISCONNECT})
+	p5, _ := connectWire(t, d.addr, codec.Version5, "p5", nil)
+	p311, _ := connectWire(t, d.addr, codec.Version311, "p311", nil)
+	p5.publishAcked("s/x", 1, 1, false, "ok")
+
+	inj.On()
+	p5.publish("s/x", 1, 2, false, "lost")
+	if a := p5.expectAck(codec.PUBACK, 2); a.ReasonCode != codec.UnspecifiedError && a.ReasonCode != codec.QuotaExceeded {
+		t.Fatalf("PUBACK with a failing WAL: %v, want a refusal", a.ReasonCode)
+	}
+	p311.publish("s/x", 1, 1, false, "lost")
+	for _, p := range p311.expectClosed(3 * time.Second) {
+		if p.Type == codec.PUBACK {
+			t.Fatal("3.1.1 PUBACK for a message the store failed to keep")
+		}
+	}
+
+	inj.Off()
+	deadline := time.Now().Add(5 * time.Second)
+	for i := uint16(10); ; i++ {
+		p5.publish("s/x", 1, i, false, "again")
+		if p5.expectAck(codec.PUBACK, i).ReasonCode == codec.Success {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("store did not take work again")
+		}
+		time.Sleep(30 * time.Millisecond)
 	}
 }
