@@ -46,7 +46,7 @@ type storeTx struct {
 	held  *message.Message    // the message held until the batch is durable; one reference
 	wake  []*sessions.Session // sessions that queued the held message
 	puts  []uint64            // message bodies already put in this batch
-	grows bool                // the change adds data (refused while the disk is low)
+	after []func(error)       // completions of the retained index's changes
 }
 
 var txPool = sync.Pool{New: func() any { return new(storeTx) }}
@@ -64,7 +64,8 @@ func (s *Server) newTx(kind wal.Kind, clientID string) *storeTx {
 
 func (tx *storeTx) recycle() {
 	clear(tx.wake)
-	*tx = storeTx{wake: tx.wake[:0], puts: tx.puts[:0]}
+	clear(tx.after)
+	*tx = storeTx{wake: tx.wake[:0], puts: tx.puts[:0], after: tx.after[:0]}
 	txPool.Put(tx)
 }
 
@@ -96,7 +97,6 @@ func (tx *storeTx) queuePut(sess *sessions.Session, d *sessions.Delivery, inFlig
 		e.State = wal.InFlight
 	}
 	tx.b.QueuePut([]byte(sess.ID), d.StoreSeq, &e)
-	tx.grows = true
 }
 
 // submit hands the batch to the store. done runs once it is durable (or
@@ -107,6 +107,9 @@ func (tx *storeTx) submit(done func(error)) {
 	finish := func(err error) {
 		// The acknowledgement first: a SUBACK is then ready before anything
 		// the release below lets the loop send.
+		for _, commit := range tx.after {
+			commit(err)
+		}
 		if done != nil {
 			done(err)
 		}
@@ -194,7 +197,6 @@ func (tx *storeTx) storeSession(sess *sessions.Session, connectedAt, disconnecte
 			tx.b.WillDelete(id)
 		}
 	}
-	tx.grows = true
 }
 
 // storeAll writes everything a session that just became durable holds:
@@ -220,7 +222,6 @@ func (tx *storeTx) storeAll(sess *sessions.Session) {
 	for _, pid := range sess.InboundQoS2IDs() {
 		tx.b.InboundQoS2Put(id, pid, unixNano())
 	}
-	tx.grows = true
 }
 
 func (tx *storeTx) queuePutEntry(clientID []byte, d *sessions.Delivery, e *wal.QueueEntry) {

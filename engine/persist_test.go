@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -597,4 +598,37 @@ func TestDurableSyncFailureNotAcknowledged(t *testing.T) {
 		}
 		time.Sleep(30 * time.Millisecond)
 	}
+}
+
+// The retained store is bounded: a retained message for a new topic beyond
+// --max-retained-messages is refused with 0x97 (5.0), replacing one is not,
+// and retained messages stay on disk across a restart.
+func TestDurableRetainedLimitAndRestart(t *testing.T) {
+	d := startDurable(t, engine.Options{MaxRetainedMessages: 2}, wal.Options{})
+	pub, _ := connectWire(t, d.addr, codec.Version5, "pub", nil)
+	pub.publishAcked("r/1", 1, 1, true, "one")
+	pub.publishAcked("r/2", 1, 2, true, "two")
+	pub.publish("r/3", 1, 3, true, "three")
+	if a := pub.expectAck(codec.PUBACK, 3); a.ReasonCode != codec.QuotaExceeded {
+		t.Fatalf("retained beyond the limit: %v, want 0x97", a.ReasonCode)
+	}
+	pub.publish("r/2", 2, 4, true, "two again")
+	if a := pub.expectAck(codec.PUBREC, 4); a.ReasonCode.IsError() {
+		t.Fatalf("replacing a retained message at the limit: %v", a.ReasonCode)
+	}
+	pub.ack(codec.PUBREL, 4)
+	pub.expectAck(codec.PUBCOMP, 4)
+	d.crash()
+
+	sub, _ := connectWire(t, d.addr, codec.Version5, "sub", nil)
+	sub.subscribe(1, 0, subscription("r/#", 2))
+	got := sub.receiveAll(300 * time.Millisecond)
+	slices.Sort(got)
+	equalStrings(t, got, []string{"one", "two again"}, "retained after the crash")
+	if n := d.srv.Snapshot().Retained; n != 2 {
+		t.Fatalf("retained count %d after restart, want 2", n)
+	}
+	pub, _ = connectWire(t, d.addr, codec.Version5, "pub", nil)
+	pub.publishAcked("r/1", 1, 1, true, "") // clearing frees a place
+	pub.publishAcked("r/3", 1, 2, true, "three")
 }

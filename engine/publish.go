@@ -1,10 +1,12 @@
 package engine
 
 import (
+	"errors"
 	"time"
 
 	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/message"
+	"github.com/tern-mqtt/tern/retain"
 	"github.com/tern-mqtt/tern/sessions"
 	"github.com/tern-mqtt/tern/wal"
 )
@@ -89,10 +91,14 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 					tx.submit(nil) // releases the hold; nothing was added
 				}
 				m.Release()
-				return c.refusePublish(p, codec.QuotaExceeded, err)
+				reason := codec.QuotaExceeded
+				if !errors.Is(err, retain.ErrFull) {
+					reason = codec.UnspecifiedError
+				}
+				return c.refusePublish(p, reason, err)
 			}
 			// 3.1.1 and QoS 0 have no way to say it: delivered, not retained.
-			s.log.Warn("retained message not kept: store full", "client_id", c.clientID, "topic", string(m.Topic))
+			s.log.Warn("retained message not kept", "client_id", c.clientID, "topic", string(m.Topic), "err", err.Error())
 		}
 	}
 	matched, refused := s.routeMatched(m, res, now.UnixNano(), tx)
@@ -153,26 +159,23 @@ func (c *conn) refusePublish(p *codec.Publish, reason codec.ReasonCode, err erro
 }
 
 // storeRetained keeps m as the retained message of its topic, or clears the
-// topic when the payload is empty (MQTT-3.3.1-6, -7), in tx when the broker
-// has a store.
+// topic when the payload is empty (MQTT-3.3.1-6, -7); with a store, in tx,
+// which completes the index's change when it is durable. It fails when the
+// retained store is full (retain.ErrFull) or cannot be read.
 func (s *Server) storeRetained(m *message.Message, tx *storeTx) error {
+	var b *wal.Batch
 	if tx != nil {
-		if len(m.Payload) == 0 {
-			tx.b.RetainedDelete(m.Topic)
-		} else {
-			wm := walMessage(m)
-			tx.b.RetainedPut(&wm)
-			tx.grows = true
-		}
+		b = tx.b
+	} else if s.store != nil {
+		return wal.ErrUnavailable // the store refused the publish: nothing can be retained
 	}
-	if len(m.Payload) == 0 {
-		if old, ok := s.retained.Delete(string(m.Topic)); ok {
-			old.Release()
-		}
-		return nil
+	commit, err := s.retained.Set(m, b)
+	if err != nil {
+		s.stats.retainRefused.Add(1)
+		return err
 	}
-	if old, replaced := s.retained.Set(string(m.Topic), m.Ref()); replaced {
-		old.Release()
+	if tx != nil {
+		tx.after = append(tx.after, commit)
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tern-mqtt/tern/message"
+	"github.com/tern-mqtt/tern/retain"
 	"github.com/tern-mqtt/tern/router"
 	"github.com/tern-mqtt/tern/sessions"
 	"github.com/tern-mqtt/tern/wal"
@@ -123,22 +124,9 @@ func (s *Server) recover() error {
 	}
 	drops.submit(nil)
 
-	// Retained messages.
-	n := 0
-	err = s.store.RangeRetained(nil, func(topic []byte, w *wal.Message) bool {
-		m := message.Restore(w.Topic, w.Payload, w.Props, w.QoS, w.Retain, 0, w.Created, w.ExpireAt)
-		if m.QoS > 0 {
-			s.messageID(m)
-		}
-		if old, replaced := s.retained.Set(string(m.Topic), m); replaced {
-			old.Release()
-		}
-		n++
-		return true
-	})
-	if err != nil {
-		return fmt.Errorf("engine: cannot read retained messages from %s: %w", s.store.Dir(), err)
-	}
+	// Retained messages stay on disk; the index reads them on demand.
+	s.retained = retain.NewDisk(s.store, st.Retained, st.RetainedBytes, s.retainOptions())
+	n := st.Retained
 
 	// Wills whose delay passed while the broker was down, and sessions that
 	// expired meanwhile, now that every subscriber is back.

@@ -21,7 +21,7 @@ import (
 	"github.com/panjf2000/gnet/v2"
 
 	"github.com/tern-mqtt/tern/codec"
-	"github.com/tern-mqtt/tern/message"
+	"github.com/tern-mqtt/tern/retain"
 	"github.com/tern-mqtt/tern/router"
 	"github.com/tern-mqtt/tern/sessions"
 	"github.com/tern-mqtt/tern/wal"
@@ -52,6 +52,14 @@ type Options struct {
 	// server reads it back (Load) in Start and submits to it from then on;
 	// the caller closes it after Stop.
 	Store *wal.Store
+
+	// Retained messages: the most kept and their bytes (topic, payload and
+	// properties); a retained PUBLISH beyond them is refused (5.0: 0x97).
+	// 0: no limit. With a Store the bodies live on disk behind a cache of
+	// RetainedCacheBytes (default 64 MiB).
+	MaxRetainedMessages int
+	MaxRetainedBytes    int64
+	RetainedCacheBytes  int64
 
 	// Authenticate decides a CONNECT; nil accepts every client. It returns
 	// Success or the CONNACK reason code to refuse with. It runs on an event
@@ -133,7 +141,7 @@ type Server struct {
 	log      *slog.Logger
 	sessions *sessions.Table
 	router   *router.Router[*sessions.Session]
-	retained *router.Retained[*message.Message]
+	retained *retain.Index
 
 	cli      *gnet.Client
 	ln       net.Listener
@@ -157,13 +165,20 @@ func New(o Options) *Server {
 			MaxQueuedMessages: o.MaxQueuedMessages,
 			MaxQueuedBytes:    o.MaxQueuedBytes,
 		}),
-		router:   router.New[*sessions.Session](router.Options{}),
-		retained: router.NewRetained[*message.Message](),
-		done:     make(chan struct{}),
-		store:    o.Store,
+		router: router.New[*sessions.Session](router.Options{}),
+		done:   make(chan struct{}),
+		store:  o.Store,
 	}
 	s.conns.init()
+	if s.store == nil {
+		s.retained = retain.NewMemory(s.retainOptions())
+	}
 	return s
+}
+
+func (s *Server) retainOptions() retain.Options {
+	return retain.Options{MaxMessages: s.opts.MaxRetainedMessages, MaxBytes: s.opts.MaxRetainedBytes,
+		CacheBytes: s.opts.RetainedCacheBytes, Logger: s.log}
 }
 
 // Start starts the event loops and the listener and returns once the broker
@@ -265,6 +280,7 @@ wait:
 	case <-ctx.Done():
 		s.log.Warn("stop: accept loop did not finish in time")
 	}
+	s.retained.Close()
 	s.log.Info("stopped")
 	return err
 }
@@ -273,7 +289,7 @@ wait:
 type Stats struct {
 	acceptErrors, refusedConns                    atomic.Int64
 	received, sent, droppedQoS0, refused, expired atomic.Int64
-	storeRefused                                  atomic.Int64
+	storeRefused, retainRefused                   atomic.Int64
 }
 
 // connRegistry tracks open connections for keep-alive checks and shutdown.
@@ -344,6 +360,13 @@ type Snapshot struct {
 	Expired       int64 // messages that expired before delivery
 	AcceptErrors  int64
 	RefusedConns  int64 // connections closed at accept for MaxConnections
+	RetainedBytes int64
+	// RetainRefused counts retained messages not kept: the retained store
+	// was full or unreadable.
+	RetainRefused int64
+	// StoreRefused counts changes the store refused (disk full, failed, its
+	// queue full).
+	StoreRefused int64
 }
 
 // Snapshot returns the current state and counters.
@@ -360,5 +383,8 @@ func (s *Server) Snapshot() Snapshot {
 		Expired:       s.stats.expired.Load(),
 		AcceptErrors:  s.stats.acceptErrors.Load(),
 		RefusedConns:  s.stats.refusedConns.Load(),
+		RetainedBytes: s.retained.Bytes(),
+		RetainRefused: s.stats.retainRefused.Load(),
+		StoreRefused:  s.stats.storeRefused.Load(),
 	}
 }

@@ -78,7 +78,6 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 			NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished, SubID: subID})
 		if tx != nil {
 			tx.b.SubPut([]byte(c.clientID), sub.Filter, subRecord(opts))
-			tx.grows = true
 		}
 		c.sess.Unlock()
 		codes[i] = sub.QoS // granted QoS: the broker supports 2
@@ -137,19 +136,24 @@ func (c *conn) sendRetained(reqs []retainedReq) {
 		// Collect under the index's lock, deliver after it: delivery takes
 		// session locks and must not hold up writers of retained messages.
 		found = found[:0]
-		s.retained.Match(r.filter, func(_ string, m *message.Message) bool {
+		if err := s.retained.Match(r.filter, func(m *message.Message) bool {
 			if !m.Expired(now) {
 				found = append(found, m.Ref())
 			}
 			return true
-		})
+		}); err != nil {
+			s.log.Warn("cannot read retained messages", "filter", r.filter, "err", err.Error())
+		}
 		var ids []uint32
 		if r.opts.SubID != 0 {
 			ids = []uint32{r.opts.SubID}
 		}
 		for _, m := range found {
 			qos := min(r.opts.QoS, m.QoS)
-			if tx != nil && qos > 0 && m.StoreID == 0 {
+			// A retained message still waiting for its store change is held;
+			// its publisher wakes only the sessions it routed to, so this
+			// subscriber gets a copy of its own.
+			if m.Held() || tx != nil && qos > 0 && m.StoreID == 0 {
 				cp := message.Restore(m.Topic, m.Payload, m.Props, m.QoS, m.Retain, m.Origin, m.Created, m.ExpireAt)
 				s.messageID(cp)
 				m.Release()
