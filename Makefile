@@ -39,6 +39,12 @@ test: lint build
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
 
+# kill -9 soak of the real binary (test/crash): TERN_CRASH_CYCLES kill points,
+# default 200; TERN_CRASH_SEED=n replays the kill instants of a failed run.
+.PHONY: crash-soak
+crash-soak:
+	TERN_CRASH_CYCLES=$${TERN_CRASH_CYCLES:-200} $(GO) test -count=1 -timeout 60m -run '^TestKill9$$' -v ./test/crash
+
 cover:
 	$(GO) test -count=1 -cover $(PKGS)
 

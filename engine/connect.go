@@ -224,8 +224,59 @@ func (s *Server) acquireSession(id string, fresh bool) (sess *sessions.Session, 
 // The session must be locked.
 func (c *conn) resendLocked() {
 	now := time.Now().UnixNano()
-	for _, in := range c.sess.Resend() {
+	list := c.sess.Resend()
+	if len(list) > 0 && c.sess.Durable() {
+		// The store may not have this session's last changes yet (a PUBREC
+		// recorded on the connection just closed): resend behind them, so
+		// that a PUBREL never goes out for a PUBREC a crash could forget.
+		items := make([]resendItem, 0, len(list))
+		for _, in := range list {
+			it := resendItem{d: in.Delivery, released: in.Released}
+			if !in.Released {
+				it.d.Dup = true
+				it.d.Msg.Ref()
+			}
+			items = append(items, it)
+		}
+		c.srv.newTx(wal.KindNone, "").barrier(c.gateResend(items))
+		return
+	}
+	for _, in := range list {
 		c.resendOne(in, now)
+	}
+}
+
+// resendItem is one in-flight delivery sent again: a PUBLISH (its own
+// message reference) or a PUBREL.
+type resendItem struct {
+	d        sessions.Delivery
+	released bool
+}
+
+func releaseResend(items []resendItem) {
+	for _, it := range items {
+		if !it.released && it.d.Msg != nil {
+			it.d.Msg.Release()
+		}
+	}
+}
+
+// writeResend writes the deliveries gateResend held back. Loop only.
+func (c *conn) writeResend(items []resendItem, now int64) {
+	for _, it := range items {
+		if it.released {
+			a := codec.Ack{Type: codec.PUBREL, PacketID: it.d.PacketID}
+			c.wbuf, _ = a.Append(c.wbuf, c.version)
+			continue
+		}
+		d := it.d
+		if !c.appendDelivery(&d, now) {
+			c.sess.Lock()
+			if c.sess.Owner() == c {
+				c.srv.completeUnsent(c.sess, &d)
+			}
+			c.sess.Unlock()
+		}
 	}
 }
 

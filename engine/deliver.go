@@ -362,8 +362,11 @@ func (s *Server) fireWill(sess *sessions.Session, gen uint64, waited time.Durati
 	if sess.Expiry != 0xFFFFFFFF {
 		left := expiryDuration(sess.Expiry) - waited
 		if left <= 0 {
+			// The session ends with its will: endSession publishes it in
+			// the batch that deletes the session.
 			sess.End()
 			end = true
+			sess.Will, will = will, nil
 		} else {
 			gen := sess.NextTimer()
 			sess.Timer = time.AfterFunc(left, func() { s.expireSession(sess, gen) })
@@ -450,7 +453,7 @@ func (s *Server) publishWillTx(m *message.Message, tx *storeTx) {
 	if tx != nil {
 		s.messageID(m)
 		tx.b.SetTopic(m.Topic, m.QoS, len(m.Payload))
-		tx.hold(m)
+		tx.hold(m, true)
 	}
 	if m.Retain {
 		s.storeRetained(m, tx)

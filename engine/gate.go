@@ -18,7 +18,9 @@ type gated struct {
 	raw      []byte            // an encoded SUBACK or UNSUBACK, with failure codes at failAt
 	failAt   int               // offset of the reason codes in raw, 0 when none
 	then     func()            // runs on the loop right after a successful raw packet
+	onFail   func()            // runs on the loop when the store change failed, to undo it in memory
 	delivery sessions.Delivery // a PUBLISH (Msg non-nil)
+	resend   []resendItem      // in-flight deliveries sent again on a new connection
 	ready    bool              // the store change completed
 	err      error             // it failed
 }
@@ -31,8 +33,14 @@ func (c *conn) gateAck(t codec.PacketType, id uint16, reason codec.ReasonCode) f
 
 // gateRaw queues an encoded packet (SUBACK, UNSUBACK) behind the store;
 // failAt is where its reason codes start, for the failure answer.
-func (c *conn) gateRaw(raw []byte, failAt int, then func()) func(error) {
-	return c.gate(&gated{raw: raw, failAt: failAt, then: then})
+func (c *conn) gateRaw(raw []byte, failAt int, then, onFail func()) func(error) {
+	return c.gate(&gated{raw: raw, failAt: failAt, then: then, onFail: onFail})
+}
+
+// gateResend queues, behind every store change of the session submitted
+// before it, the in-flight deliveries a resumed durable session sends again.
+func (c *conn) gateResend(list []resendItem) func(error) {
+	return c.gate(&gated{resend: list})
 }
 
 // gateDelivery queues a PUBLISH (its reference passes to the queue).
@@ -42,6 +50,14 @@ func (c *conn) gateDelivery(d sessions.Delivery) func(error) {
 
 func (c *conn) gate(g *gated) func(error) {
 	c.gmu.Lock()
+	if c.gclosed {
+		c.gmu.Unlock()
+		if g.delivery.Msg != nil {
+			g.delivery.Msg.Release()
+		}
+		releaseResend(g.resend)
+		return func(error) {}
+	}
 	c.gq = append(c.gq, g)
 	c.gmu.Unlock()
 	return func(err error) { c.complete(g, err) }
@@ -51,10 +67,7 @@ func (c *conn) gate(g *gated) func(error) {
 func (c *conn) complete(g *gated, err error) {
 	c.gmu.Lock()
 	if c.gclosed {
-		c.gmu.Unlock()
-		if g.delivery.Msg != nil {
-			g.delivery.Msg.Release()
-		}
+		c.gmu.Unlock() // closeGate released what the entry held
 		return
 	}
 	g.ready, g.err = true, err
@@ -122,7 +135,15 @@ func (c *conn) appendGated(now int64) {
 }
 
 func (c *conn) writeGated(g *gated, now int64) {
+	if g.err != nil && g.onFail != nil {
+		g.onFail()
+	}
 	switch {
+	case g.err != nil && g.delivery.Msg != nil:
+		// Its in-flight record is not stored: not sent now; it stays in the
+		// window and goes out again on the client's next connection.
+		g.delivery.Msg.Release()
+		c.storeFailed(g.err)
 	case g.delivery.Msg != nil:
 		d := g.delivery
 		if !c.appendDelivery(&d, now) && c.sess != nil {
@@ -132,6 +153,13 @@ func (c *conn) writeGated(g *gated, now int64) {
 			}
 			c.sess.Unlock()
 		}
+	case g.resend != nil && g.err != nil:
+		releaseResend(g.resend)
+		c.storeFailed(g.err)
+	case g.resend != nil:
+		c.writeResend(g.resend, now)
+	case g.raw != nil && g.err != nil && g.failAt == 0:
+		c.storeFailed(g.err) // a 3.1.1 UNSUBACK cannot say it failed
 	case g.raw != nil:
 		if g.err != nil && g.failAt > 0 {
 			for i := g.failAt; i < len(g.raw); i++ {
@@ -144,16 +172,17 @@ func (c *conn) writeGated(g *gated, now int64) {
 		}
 	default:
 		a := g.ack
-		if g.err != nil && (a.Type == codec.PUBACK || a.Type == codec.PUBREC) {
+		if g.err != nil {
 			if a.Type == codec.PUBREC && c.sess != nil { // not accepted: the id is free again
 				c.sess.Lock()
 				c.sess.ReleaseQoS2(a.PacketID)
 				c.sess.Unlock()
 			}
-			if c.version < codec.Version5 {
-				c.srv.log.Warn("closing connection: the store could not keep a message", "client_id", c.clientID,
-					"err", g.err.Error())
-				c.kick(codec.UnspecifiedError)
+			if c.version < codec.Version5 || (a.Type != codec.PUBACK && a.Type != codec.PUBREC) {
+				// No reason code can say it (3.1.1; PUBREL and PUBCOMP
+				// ending a step the store did not record): the client
+				// repeats the step on its next connection.
+				c.storeFailed(g.err)
 				return
 			}
 			a.ReasonCode = storeReason(g.err)
@@ -162,18 +191,31 @@ func (c *conn) writeGated(g *gated, now int64) {
 	}
 }
 
+// storeFailed closes the connection after a store change it waited for
+// failed, leaving its acknowledgement unsent.
+func (c *conn) storeFailed(err error) {
+	c.srv.log.Warn("closing connection: the store could not record a change", "client_id", c.clientID,
+		"err", err.Error())
+	c.kick(codec.UnspecifiedError)
+}
+
 // closeGate releases what waits in the gate queue when the connection closes.
 func (c *conn) closeGate() {
 	c.gmu.Lock()
 	c.gclosed = true
 	q := c.gq
 	c.gq = nil
-	c.gmu.Unlock()
 	for _, g := range q {
+		// Pending entries are completed later by the store: the reference
+		// goes now, and complete must not release it again.
 		if g.delivery.Msg != nil {
 			g.delivery.Msg.Release()
+			g.delivery.Msg = nil
 		}
+		releaseResend(g.resend)
+		g.resend = nil
 	}
+	c.gmu.Unlock()
 }
 
 // wakeDrain wakes the connection's loop to write what became sendable.

@@ -47,6 +47,10 @@ type storeTx struct {
 	wake  []*sessions.Session // sessions that queued the held message
 	puts  []uint64            // message bodies already put in this batch
 	after []func(error)       // completions of the retained index's changes
+	force bool                // submit even when empty: a barrier
+	// holdDurable: held is released when the batch is durable, not when it
+	// is submitted.
+	holdDurable bool
 }
 
 var txPool = sync.Pool{New: func() any { return new(storeTx) }}
@@ -69,10 +73,19 @@ func (tx *storeTx) recycle() {
 	txPool.Put(tx)
 }
 
-// hold holds m until the batch is durable; the tx keeps a reference.
-func (tx *storeTx) hold(m *message.Message) {
+// hold holds m until the batch is durable (untilDurable) or only until it
+// is submitted; the tx keeps a reference. A QoS 2 message (and a will) waits
+// for durability: a subscriber must never get one that a crash could make
+// the broker accept again. A QoS 1 message needs only its batch submitted
+// before any subscriber can acknowledge it (a deletion must not overtake the
+// entry it deletes); a crash before the batch is durable makes the publisher
+// send it again, which QoS 1 allows. Released at submission, a QoS 1
+// delivery is often acknowledged before its entry is committed, and the
+// store then writes neither (wal's elision).
+func (tx *storeTx) hold(m *message.Message, untilDurable bool) {
 	m.Hold()
 	tx.held = m.Ref()
+	tx.holdDurable = untilDurable
 }
 
 // queuePut adds a durable session's new delivery to the batch: the message
@@ -114,28 +127,66 @@ func (tx *storeTx) submit(done func(error)) {
 			done(err)
 		}
 		if tx.held != nil {
+			if err != nil {
+				// Not stored, and the publisher hears so: nobody may get it,
+				// or a retry would arrive twice.
+				tx.s.withdraw(tx.held, tx.wake)
+			}
 			tx.held.Unhold()
 			tx.s.wakeSessions(tx.wake)
 			tx.held.Release()
 		}
 		tx.recycle()
 	}
-	if tx.b.Len() == 0 {
+	s := tx.s
+	// A message held only until its batch is submitted is released here,
+	// on the loop; finish (which may run on the committer before Submit
+	// returns, and recycles tx) must not see it.
+	var held *message.Message
+	var wake []*sessions.Session
+	if tx.held != nil && !tx.holdDurable {
+		held, wake = tx.held, tx.wake
+		tx.held, tx.wake = nil, nil
+	}
+	var err error
+	if tx.b.Len() == 0 && !tx.force {
 		tx.b.Discard()
 		finish(nil)
-		return
-	}
-	if err := tx.s.store.Submit(tx.b, finish); err != nil {
-		tx.s.stats.storeRefused.Add(1)
-		tx.s.log.Warn("store refused a change", "err", err.Error())
+	} else if err = s.store.Submit(tx.b, finish); err != nil {
+		s.stats.storeRefused.Add(1)
+		s.log.Warn("store refused a change", "err", err.Error())
 		finish(err)
 	}
+	if held != nil {
+		if err != nil {
+			s.withdraw(held, wake)
+		}
+		held.Unhold()
+		s.wakeSessions(wake)
+		held.Release()
+	}
+}
+
+// barrier submits the batch even when it is empty: done runs once every
+// change submitted before it is durable (completions come in order).
+func (tx *storeTx) barrier(done func(error)) {
+	tx.force = true
+	tx.submit(done)
 }
 
 // abort drops a batch that will not be submitted (nothing was held).
 func (tx *storeTx) abort() {
 	tx.b.Discard()
 	tx.recycle()
+}
+
+// withdraw takes the held message m out of the queues of sessions.
+func (s *Server) withdraw(m *message.Message, list []*sessions.Session) {
+	for _, sess := range list {
+		sess.Lock()
+		sess.Withdraw(m)
+		sess.Unlock()
+	}
 }
 
 // wakeSessions asks the connections of sessions that queued a message that

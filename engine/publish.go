@@ -53,6 +53,12 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 		isNew := sess.ReceiveQoS2(p.PacketID)
 		sess.Unlock()
 		if !isNew { // a redelivery: acknowledge again, do not forward again (4.3.3)
+			if sess.Durable() {
+				// Its first PUBREC may still wait for the store (on a
+				// connection now closed): this one waits for the same.
+				s.newTx(wal.KindNone, "").barrier(c.gateAck(codec.PUBREC, p.PacketID, codec.Success))
+				return nil
+			}
 			c.appendAck(codec.PUBREC, p.PacketID, codec.Success)
 			return nil
 		}
@@ -80,7 +86,7 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 			tx.b.SetTopic(m.Topic, p.QoS, len(m.Payload))
 			if p.QoS > 0 {
 				s.messageID(m)
-				tx.hold(m)
+				tx.hold(m, p.QoS == 2)
 			}
 		}
 	}
@@ -195,10 +201,23 @@ func (c *conn) handleAck(a *codec.Ack) error {
 		if !known {
 			reason = codec.PacketIdentifierNotFound
 		}
-		if known && durable {
+		if durable {
+			// An unknown id may have been released by a change the store
+			// does not have yet: PUBCOMP waits for it either way.
 			tx := c.srv.newTx(wal.KindPubrel, c.clientID)
-			tx.b.InboundQoS2Delete([]byte(c.clientID), a.PacketID)
-			tx.submit(c.gateAck(codec.PUBCOMP, a.PacketID, reason))
+			if known {
+				tx.b.InboundQoS2Delete([]byte(c.clientID), a.PacketID)
+			}
+			id := a.PacketID // a is reused for the next packet
+			done := c.gate(&gated{ack: codec.Ack{Type: codec.PUBCOMP, PacketID: id, ReasonCode: reason},
+				onFail: func() {
+					if known { // not forgotten on disk: not in memory either, until the PUBREL comes again
+						sess.Lock()
+						sess.ReceiveQoS2(id)
+						sess.Unlock()
+					}
+				}})
+			tx.barrier(done)
 			return nil
 		}
 		c.appendAck(codec.PUBCOMP, a.PacketID, reason)
@@ -225,17 +244,20 @@ func (c *conn) handleAck(a *codec.Ack) error {
 			sess.Unlock()
 			return nil
 		}
-		sess.Unlock()
 		reason := codec.Success
 		if !ok {
 			reason = codec.PacketIdentifierNotFound
 		}
 		if ok && !released && seq != 0 && durable {
+			// Submitted under the lock, so no session end can be submitted
+			// between this change and the state it changes.
 			tx := c.srv.newTx(wal.KindPubrec, c.clientID)
 			tx.b.QueueUpdate([]byte(c.clientID), seq, &e)
 			tx.submit(c.gateAck(codec.PUBREL, a.PacketID, reason))
+			sess.Unlock()
 			return nil
 		}
+		sess.Unlock()
 		c.appendAck(codec.PUBREL, a.PacketID, reason)
 	case codec.PUBCOMP:
 		sess.Lock()

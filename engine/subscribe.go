@@ -47,6 +47,7 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 		tx = s.newTx(wal.KindSubscribe, c.clientID)
 	}
 	var wantRetained []retainedReq
+	var undo []subUndo
 	for i := range p.Subscriptions {
 		sub := &p.Subscriptions[i]
 		// Shared subscriptions are offered at every level, as Mosquitto and
@@ -73,6 +74,10 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 			}
 			return errProtocol // taken over meanwhile: this connection is closing
 		}
+		if tx != nil {
+			prev, had := c.sess.Subs()[filter]
+			undo = append(undo, subUndo{filter, prev, had})
+		}
 		existed := c.sess.SetSub(filter, opts)
 		s.router.Subscribe(router.Sub[*sessions.Session]{Key: c.sess, Filter: filter, QoS: sub.QoS,
 			NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished, SubID: subID})
@@ -98,8 +103,37 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 		tx.b.SetTopic(p.Subscriptions[0].Filter, p.Subscriptions[0].QoS, 0)
 	}
 	raw, _ := ack.Append(nil, c.version)
-	tx.submit(c.gateRaw(raw, len(raw)-len(codes), func() { c.sendRetained(wantRetained) }))
+	tx.submit(c.gateRaw(raw, len(raw)-len(codes), func() { c.sendRetained(wantRetained) }, func() { c.undoSubs(undo) }))
 	return nil
+}
+
+// subUndo is what a subscription change replaced, to restore when the store
+// could not record the change (the client was told it failed).
+type subUndo struct {
+	filter string
+	prev   sessions.SubOptions
+	had    bool
+}
+
+// undoSubs restores the subscriptions before a change that was not stored.
+// Loop only.
+func (c *conn) undoSubs(undo []subUndo) {
+	s := c.srv
+	c.sess.Lock()
+	defer c.sess.Unlock()
+	if c.sess.Ended() {
+		return
+	}
+	for i := len(undo) - 1; i >= 0; i-- {
+		u := undo[i]
+		if u.had {
+			c.sess.SetSub(u.filter, u.prev)
+			s.router.Subscribe(router.Sub[*sessions.Session]{Key: c.sess, Filter: u.filter, QoS: u.prev.QoS,
+				NoLocal: u.prev.NoLocal, RetainAsPublished: u.prev.RetainAsPublished, SubID: u.prev.SubID})
+		} else if c.sess.DeleteSub(u.filter) {
+			s.router.Unsubscribe(u.filter, c.sess)
+		}
+	}
 }
 
 // appendRaw appends an encoded control packet to the batch, behind gated
@@ -178,9 +212,13 @@ func (c *conn) handleUnsubscribe(p *codec.Unsubscribe) error {
 	if c.sess.Durable() {
 		tx = s.newTx(wal.KindUnsubscribe, c.clientID)
 	}
+	var undo []subUndo
 	for i, f := range p.Filters {
 		filter := string(f)
 		c.sess.Lock()
+		if prev, had := c.sess.Subs()[filter]; had && tx != nil {
+			undo = append(undo, subUndo{filter, prev, true})
+		}
 		existed := c.sess.DeleteSub(filter)
 		if existed {
 			s.router.Unsubscribe(filter, c.sess)
@@ -202,6 +240,6 @@ func (c *conn) handleUnsubscribe(p *codec.Unsubscribe) error {
 	if c.version >= codec.Version5 {
 		failAt = len(raw) - len(codes)
 	}
-	tx.submit(c.gateRaw(raw, failAt, nil))
+	tx.submit(c.gateRaw(raw, failAt, nil, func() { c.undoSubs(undo) }))
 	return nil
 }

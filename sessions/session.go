@@ -358,6 +358,26 @@ func (s *Session) RestoreInflight(d Delivery, released bool) {
 	s.lastID = max(s.lastID, d.PacketID)
 }
 
+// Withdraw removes every queued delivery of message m (one that could not be
+// stored and must not be sent) and returns how many there were.
+func (s *Session) Withdraw(m *message.Message) int {
+	n := 0
+	kept := s.queue[:s.queueHead]
+	for i := s.queueHead; i < len(s.queue); i++ {
+		d := s.queue[i]
+		if d.Msg == m {
+			s.queueBytes -= d.Msg.Size()
+			d.Msg.Release()
+			n++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	clear(s.queue[len(kept):])
+	s.queue = kept
+	return n
+}
+
 // EachQueued calls fn for every queued delivery in order; fn may change the
 // delivery's store fields.
 func (s *Session) EachQueued(fn func(d *Delivery)) {

@@ -50,6 +50,7 @@ const (
 	opQueuePut                  // key, val; one more reference to msgID
 	opQueueDelete               // key; one reference less to msgID
 	opQueueRange                // key, end: queue entries whose references the committer looks up
+	opBodyPut                   // key, val: the body of message msgID
 )
 
 // op is one operation of a batch; key, val and end are offsets into the
@@ -59,6 +60,10 @@ type op struct {
 	key, val span
 	end      span
 	msgID    uint64
+	// elided is set by the committer for a queue entry put and deleted in
+	// the same commit, and a body only such entries referred to: neither is
+	// written.
+	elided bool
 }
 
 type span struct{ off, n int32 }
@@ -163,7 +168,9 @@ func (b *Batch) SessionPut(clientID []byte, s *Session) {
 	v := len(b.buf)
 	b.buf = appendSession(b.buf, s)
 	b.setValue(k, v)
-	b.grows = true
+	// Not counted as growth: a session record is small and bounded by the
+	// clients, and refusing it while space is low would lose a disconnect's
+	// time (expiry counts from it) along with its batch.
 }
 
 // SessionDelete deletes everything of the session of clientID: its record,
@@ -225,7 +232,7 @@ func (b *Batch) MessagePut(id uint64, m *Message) {
 	b.buf = messageKey(b.buf, id)
 	v := len(b.buf)
 	b.buf = appendMessage(b.buf, m, true)
-	b.setValue(k, v)
+	b.put(opBodyPut, k, v, id)
 	b.grows = true
 }
 

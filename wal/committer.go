@@ -90,18 +90,21 @@ func (s *Store) Err() error {
 
 // committer is the state of the committer goroutine.
 type committer struct {
-	s        *Store
-	group    []*Batch
-	bytes    int      // bytes of the batches in group, to size the Pebble batch
-	unsynced []*Batch // DurabilityBatch: committed, completed after the next sync
-	lastSync time.Time
-	timer    *time.Timer // DurabilityBatch: the next sync is due
-	armed    bool
-	retry    *time.Ticker // while the store is not stateOK
-	lastFree time.Time    // last free-space check
-	key      []byte       // scratch for keys built by the committer
-	val      []byte
-	failLog  time.Time // last recovery failure logged
+	s             *Store
+	group         []*Batch
+	bytes         int      // bytes of the batches in group, to size the Pebble batch
+	unsynced      []*Batch // DurabilityBatch: gathered, committed and completed at the next sync
+	unsyncedBytes int
+	puts          map[string]*op // elide: queue entries put in the group, by key
+	live          map[uint64]int // elide: entries put in the group per body, not elided
+	lastSync      time.Time
+	timer         *time.Timer // DurabilityBatch: the next sync is due
+	armed         bool
+	retry         *time.Ticker // while the store is not stateOK
+	lastFree      time.Time    // last free-space check
+	key           []byte       // scratch for keys built by the committer
+	val           []byte
+	failLog       time.Time // last recovery failure logged
 }
 
 func (s *Store) run() {
@@ -187,35 +190,95 @@ func (c *committer) process() {
 			}
 		}
 	}
-	if err := c.commit(group); err != nil {
-		c.fail(err, group)
-		return
-	}
 	switch s.opts.Durability {
 	case DurabilityBatch:
+		// Applied at the next sync, as one commit: the completions wait for
+		// the sync anyway, and a queue entry acknowledged meanwhile is then
+		// never written at all (elide).
 		c.unsynced = append(c.unsynced, group...)
-		if wait := s.opts.SyncInterval - time.Since(c.lastSync); wait <= 0 {
+		c.unsyncedBytes += c.bytes
+		if wait := s.opts.SyncInterval - time.Since(c.lastSync); wait <= 0 || c.unsyncedBytes >= maxGroupBytes {
 			c.sync()
 		} else if !c.armed {
 			c.timer.Reset(wait)
 			c.armed = true
 		}
+		return
+	case DurabilitySync:
+		if err := c.commit(group, c.bytes, pebble.Sync); err != nil {
+			c.fail(err, group)
+			return
+		}
 	default:
-		c.complete(group)
+		if err := c.commit(group, c.bytes, pebble.NoSync); err != nil {
+			c.fail(err, group)
+			return
+		}
 	}
+	c.complete(group)
+}
+
+// elide marks the queue entries of group that are put and deleted within it
+// (a delivery acknowledged before its entry was committed: the usual case
+// for an online subscriber), and the message bodies that only such entries
+// referred to, so that the commit writes none of them: the reference counts
+// end where they would have ended. Range deletions end the pairing, as they
+// reach entries the group cannot see.
+func (c *committer) elide(group []*Batch) {
+	refs := c.s.refs
+	if refs == nil {
+		return // counts unknown before Load: apply everything
+	}
+	if c.puts == nil {
+		c.puts = make(map[string]*op)
+		c.live = make(map[uint64]int)
+	}
+	var bodies []*op
+	for _, b := range group {
+		if b.err != nil {
+			continue
+		}
+		for i := range b.ops {
+			o := &b.ops[i]
+			switch o.kind {
+			case opBodyPut:
+				bodies = append(bodies, o)
+			case opQueuePut:
+				c.puts[string(b.bytes(o.key))] = o
+				c.live[o.msgID]++
+			case opQueueDelete:
+				k := b.bytes(o.key)
+				if p := c.puts[string(k)]; p != nil && p.msgID == o.msgID {
+					p.elided, o.elided = true, true
+					delete(c.puts, string(k))
+					c.live[o.msgID]--
+				}
+			case opQueueRange, opDeleteRange:
+				clear(c.puts)
+			}
+		}
+	}
+	for _, o := range bodies {
+		if c.live[o.msgID] == 0 && refs[o.msgID] == 0 {
+			o.elided = true
+		}
+	}
+	clear(c.puts)
+	clear(c.live)
 }
 
 // commit applies the changes of group that were not refused to one Pebble
 // batch, with their change-log records and the allocator counters, and
 // commits it: synced under DurabilitySync.
-func (c *committer) commit(group []*Batch) error {
+func (c *committer) commit(group []*Batch, size int, wo *pebble.WriteOptions) error {
 	s := c.s
 	s.refsMu.Lock()
 	defer s.refsMu.Unlock()
 	db := s.db
 	// Room for the group, its log records and the counters, so that the
 	// batch does not grow by copying.
-	pb := db.NewBatchWithSize(c.bytes + len(group)*48 + 64)
+	c.elide(group)
+	pb := db.NewBatchWithSize(size + len(group)*48 + 64)
 	defer func() { _ = pb.Close() }()
 	now := time.Now().UnixNano()
 	n := 0
@@ -244,10 +307,6 @@ func (c *committer) commit(group []*Batch) error {
 	cs := counters{NextMsgID: s.nextMsgID.Load(), NextSeq: s.nextSeq.Load(), LogSeq: s.logSeq, Time: now}
 	c.val = appendCounters(c.val[:0], &cs)
 	_ = pb.Set(metaKey(c.key[:0], metaCounters), c.val, nil)
-	wo := pebble.NoSync
-	if s.opts.Durability == DurabilitySync {
-		wo = pebble.Sync
-	}
 	if err := c.commitBatch(pb, wo); err != nil {
 		return err
 	}
@@ -295,8 +354,11 @@ func (c *committer) apply(db *pebble.DB, pb *pebble.Batch, b *Batch) (*pebble.Ba
 	for i := range b.ops {
 		o := &b.ops[i]
 		key := b.bytes(o.key)
+		if o.elided {
+			continue
+		}
 		switch o.kind {
-		case opSet:
+		case opSet, opBodyPut:
 			_ = pb.Set(key, b.bytes(o.val), nil)
 		case opDelete:
 			_ = pb.Delete(key, nil)
@@ -395,38 +457,24 @@ func (c *committer) sync() {
 		c.armed = false
 	}
 	s := c.s
-	if err := c.syncWAL(); err != nil {
+	size := c.unsyncedBytes
+	c.unsyncedBytes = 0
+	err := error(nil)
+	if st := s.state.Load(); st == stateBroken || st == stateDead {
+		err = s.failure()
+	} else {
+		err = c.commit(c.unsynced, size, pebble.Sync)
+	}
+	if err != nil {
 		batches := c.unsynced
 		c.unsynced = nil
 		c.fail(err, batches)
 		return
 	}
 	c.lastSync = time.Now()
-	s.st.syncs.Add(1)
 	c.complete(c.unsynced)
 	clear(c.unsynced)
 	c.unsynced = c.unsynced[:0]
-}
-
-// syncWAL syncs Pebble's WAL: an empty LogData record committed with Sync
-// syncs everything written before it.
-func (c *committer) syncWAL() (err error) {
-	s := c.s
-	if st := s.state.Load(); st == stateBroken || st == stateDead {
-		return s.failure()
-	}
-	if err := s.fatal.get(); err != nil {
-		return err
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: pebble panicked in sync: %v", errPanicked, r)
-		}
-	}()
-	if err := s.db.LogData(nil, pebble.Sync); err != nil {
-		return err
-	}
-	return s.fatal.get()
 }
 
 // complete calls the completions of batches in order and recycles them.

@@ -408,3 +408,55 @@ func TestChangeLogIsTrimmed(t *testing.T) {
 		t.Fatalf("log bounds [%d, %d] (%v) for %d records", first, last, err, n)
 	}
 }
+
+// A queue entry put and deleted in one commit is not written, nor is a body
+// only such entries referred to; a body another entry still refers to is
+// kept, and so is everything put in an earlier commit.
+func TestElisionWithinACommit(t *testing.T) {
+	fs := vfs.NewMem()
+	s := openTest(t, fs, Options{Durability: DurabilityBatch, SyncInterval: time.Hour})
+	if _, err := s.Load(); err != nil {
+		t.Fatal(err)
+	}
+	sub := NewBatch(KindConnect, []byte("a"))
+	sub.SessionPut([]byte("a"), &Session{Expiry: 60})
+	sub2 := NewBatch(KindConnect, []byte("b"))
+	sub2.SessionPut([]byte("b"), &Session{Expiry: 60})
+	// Gathered until Close syncs them: one commit.
+	gone, goneID, goneSeqs := publishBatch(s, "p", "t", "acked by all", "a", "b")
+	kept, keptID, keptSeqs := publishBatch(s, "p", "t", "acked by one", "a", "b")
+	var batches []*Batch
+	batches = append(batches, sub, sub2, gone, kept)
+	del := NewBatch(KindPuback, []byte("a"))
+	del.QueueDelete([]byte("a"), goneSeqs[0], goneID)
+	del.QueueDelete([]byte("a"), keptSeqs[0], keptID)
+	del2 := NewBatch(KindPuback, []byte("b"))
+	del2.QueueDelete([]byte("b"), goneSeqs[1], goneID)
+	batches = append(batches, del, del2)
+	for _, b := range batches {
+		if err := s.Submit(b, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, fs, Options{})
+	defer s.Close()
+	st, err := s.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Messages != 1 || st.Orphans != 0 || st.Dangling != 0 {
+		t.Fatalf("bodies %d orphans %d dangling %d, want 1 0 0", st.Messages, st.Orphans, st.Dangling)
+	}
+	for _, ss := range st.Sessions {
+		want := 0
+		if ss.ClientID == "b" {
+			want = 1
+		}
+		if len(ss.Queue) != want || want == 1 && string(ss.Queue[0].Msg.Payload) != "acked by one" {
+			t.Fatalf("session %s queue %+v", ss.ClientID, ss.Queue)
+		}
+	}
+}

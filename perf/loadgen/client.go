@@ -13,14 +13,16 @@ import (
 // handshakeTimeout bounds the wait for CONNACK and SUBACK.
 const handshakeTimeout = 10 * time.Second
 
-// handshake sends CONNECT (3.1.1, clean session, keep-alive off) and, when
-// filter is not empty, SUBSCRIBE to it at qos, and waits for CONNACK and
-// SUBACK. It reads no further than the SUBACK, so nothing the broker sends
-// later is lost.
-func handshake(c net.Conn, clientID, filter string, qos byte) error {
+// handshake sends CONNECT (3.1.1, keep-alive off, clean session unless
+// persistent) and, when filter is not empty, SUBSCRIBE to it at qos, and
+// waits for CONNACK and SUBACK. It reads no further than the SUBACK, so
+// nothing the broker sends later is lost. A persistent session must be new
+// (CONNACK session present 0): a resumed one could deliver queued messages
+// before the SUBACK.
+func handshake(c net.Conn, clientID string, persistent bool, filter string, qos byte) error {
 	p := &codec.Packet{Type: codec.CONNECT}
 	// Keep-alive 0: runs are short and no client sends PINGREQ.
-	p.Connect = codec.Connect{ProtocolVersion: codec.Version311, CleanStart: true, ClientID: []byte(clientID)}
+	p.Connect = codec.Connect{ProtocolVersion: codec.Version311, CleanStart: !persistent, ClientID: []byte(clientID)}
 	out, err := p.Append(nil, codec.Version311)
 	if err != nil {
 		return err
@@ -43,6 +45,9 @@ func handshake(c net.Conn, clientID, filter string, qos byte) error {
 	}
 	if p.Type != codec.CONNACK || p.Connack.ReasonCode != codec.Success {
 		return fmt.Errorf("refused: %v %v", p.Type, p.Connack.ReasonCode)
+	}
+	if p.Connack.SessionPresent {
+		return fmt.Errorf("client id %q resumed a session left by an earlier run", clientID)
 	}
 	if filter == "" {
 		return nil

@@ -12,9 +12,10 @@ import (
 // in USER_HZ, which is 100 on every Linux architecture Go supports.
 const userHZ = 100
 
-// procCPU returns the user plus system CPU time the process pid has used, all
-// of its threads included, from /proc/PID/stat. pid 0 returns 0.
-func procCPU(pid int) (time.Duration, error) {
+// ProcCPU returns the user plus system CPU time the process pid has used, all
+// of its threads included, from /proc/PID/stat, in steps of 10 ms. pid 0
+// returns 0.
+func ProcCPU(pid int) (time.Duration, error) {
 	if pid == 0 {
 		return 0, nil
 	}
@@ -46,4 +47,23 @@ func parseStat(b []byte) (time.Duration, error) {
 		ticks += n
 	}
 	return time.Duration(ticks) * time.Second / userHZ, nil
+}
+
+// LoadAverage returns the machine's 1-minute load average from /proc/loadavg,
+// or -1 when it cannot be read: on a shared machine it tells how much else
+// was running during a measurement.
+func LoadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := bytes.Fields(b)
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(string(f[0]), 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }

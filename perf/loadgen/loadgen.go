@@ -50,6 +50,14 @@ type Options struct {
 	BrokerPID int
 	// ClientIDPrefix starts every client id; default "lg".
 	ClientIDPrefix string
+	// PersistentSubscribers and PersistentPublishers connect those clients
+	// with Clean Session 0, so that the broker keeps a session for them: on
+	// a durable broker, QoS 1 deliveries to a persistent subscriber go
+	// through its store, and to a clean one they need not. The session must
+	// be new: ClientIDPrefix has to differ from that of an earlier Run on
+	// the same broker.
+	PersistentSubscribers bool
+	PersistentPublishers  bool
 	// Sample is the period of the progress sampler that finds stalls;
 	// default 100 ms.
 	Sample time.Duration
@@ -148,6 +156,8 @@ type Result struct {
 	Subscribers      int     `json:"subscribers"`     //
 	QoS              byte    `json:"qos"`             //
 	PayloadSize      int     `json:"payload_bytes"`   //
+	PersistentSubs   bool    `json:"persistent_subs"` //
+	PersistentPubs   bool    `json:"persistent_pubs"` //
 	DeliveredPerSent float64 `json:"fanout_observed"` // Received ÷ Sent
 }
 
@@ -221,7 +231,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 		conns = append(conns, c)
 		id := o.ClientIDPrefix + "-sub-" + strconv.Itoa(i)
-		if err := handshake(c, id, o.Filter, o.QoS); err != nil {
+		if err := handshake(c, id, o.PersistentSubscribers, o.Filter, o.QoS); err != nil {
 			return Result{}, fmt.Errorf("loadgen: subscriber %d: %w", i, err)
 		}
 		subs[i] = new(counters)
@@ -233,7 +243,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			return Result{}, err
 		}
 		conns = append(conns, c)
-		if err := handshake(c, o.ClientIDPrefix+"-pub-"+strconv.Itoa(i), "", 0); err != nil {
+		if err := handshake(c, o.ClientIDPrefix+"-pub-"+strconv.Itoa(i), o.PersistentPublishers, "", 0); err != nil {
 			return Result{}, fmt.Errorf("loadgen: publisher %d: %w", i, err)
 		}
 		pubs[i], pubConns[i] = new(counters), c
@@ -269,7 +279,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
-	cpu0, cpuErr := procCPU(o.BrokerPID)
+	cpu0, cpuErr := ProcCPU(o.BrokerPID)
 	t0, sent0, recv0 := time.Now(), sent(), recv()
 
 	// Measured interval, sampled to find stalls.
@@ -311,7 +321,7 @@ measure:
 	var cpuErr1 error
 	snapshot := func() {
 		t1, sent1, recv1 = time.Now(), sent(), recv()
-		cpu1, cpuErr1 = procCPU(o.BrokerPID)
+		cpu1, cpuErr1 = ProcCPU(o.BrokerPID)
 	}
 	if !finished {
 		snapshot()
@@ -382,6 +392,7 @@ measure:
 	}
 	res.ConnErrors, res.FirstError = r.errs.Load(), r.err1
 	res.Publishers, res.Subscribers, res.QoS, res.PayloadSize = o.Publishers, o.Subscribers, o.QoS, o.PayloadSize
+	res.PersistentSubs, res.PersistentPubs = o.PersistentSubscribers, o.PersistentPublishers
 	return res, nil
 }
 

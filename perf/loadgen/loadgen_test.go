@@ -39,6 +39,8 @@ func TestRunCountsAddUp(t *testing.T) {
 	f("fanin-qos0", Options{Publishers: 3, Subscribers: 1, QoS: 0, Batch: 16})
 	f("fanin-qos1", Options{Publishers: 3, Subscribers: 1, QoS: 1, Window: 8})
 	f("fanout-qos1", Options{Publishers: 1, Subscribers: 4, QoS: 1})
+	f("fanin-qos1-persistent", Options{Publishers: 3, Subscribers: 1, QoS: 1, Window: 8,
+		PersistentSubscribers: true, PersistentPublishers: true})
 }
 
 func TestParseStat(t *testing.T) {

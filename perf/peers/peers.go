@@ -1,13 +1,18 @@
 // Package peers builds and starts the brokers the benchmark suite compares:
-// Tern itself (../cmd/tern), Mosquitto (the installed Debian package) and
-// mochi-mqtt (perf/peers/mochi), each as a separate process on a loopback
-// port, so that the load generator can read the broker's CPU time from /proc.
+// Tern itself (../cmd/tern), memory-only as "tern" and with a data directory
+// as "tern-sync", "tern-batch" and "tern-none" (its --durability), Mosquitto
+// (the installed Debian package) and mochi-mqtt (perf/peers/mochi), each as a
+// separate process on a loopback port, so that the load generator can read
+// the broker's CPU time from /proc.
 //
 // Binaries are built once, by Prepare, into a directory the caller owns;
-// each Start then runs a fresh broker.
+// each Start then runs a fresh broker, and a durable Tern gets a fresh, empty
+// data directory in it that Stop removes.
 package peers
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +31,11 @@ import (
 var ErrMissing = errors.New("peers: broker not available")
 
 // Names lists the brokers Prepare knows, in the order the suite runs them.
-var Names = []string{"tern", "mosquitto", "mochi"}
+var Names = []string{"tern", "tern-sync", "tern-batch", "tern-none", "mosquitto", "mochi"}
+
+// Default is the set the suite compares when not told otherwise: the
+// memory-only brokers.
+var Default = []string{"tern", "mosquitto", "mochi"}
 
 // startTimeout bounds the wait for a started broker to accept connections.
 const startTimeout = 10 * time.Second
@@ -35,9 +44,19 @@ const startTimeout = 10 * time.Second
 type Peer struct {
 	Name    string
 	Version string // as the broker reports it, or the module version
-	bin     string
-	dir     string // for config files
-	args    func(addr, dir string) ([]string, error)
+	// Durability is Tern's --durability ("sync", "batch", "none") for the
+	// durable variants, which Start gives a fresh data directory; "" for a
+	// broker that keeps nothing on disk.
+	Durability string
+	// ExtraArgs are appended to the command line of every start (Tern
+	// only, for diagnosis: say, --max-queued-messages 0).
+	ExtraArgs []string
+	bin       string
+	dir       string // for config files and data directories
+	// args returns the command line for a broker listening on addr, with
+	// dir for its config files and dataDir its data directory ("" unless
+	// Durability is set).
+	args func(addr, dir, dataDir string) ([]string, error)
 }
 
 // Prepare builds or finds the broker name, putting what it builds or writes
@@ -46,18 +65,9 @@ type Peer struct {
 func Prepare(ctx context.Context, name, dir string) (*Peer, error) {
 	p := &Peer{Name: name, dir: dir}
 	switch name {
-	case "tern":
-		root, err := moduleDir(ctx, "github.com/tern-mqtt/tern")
-		if err != nil {
+	case "tern", "tern-sync", "tern-batch", "tern-none":
+		if err := p.prepareTern(ctx); err != nil {
 			return nil, err
-		}
-		p.bin = filepath.Join(dir, "tern")
-		if err := goBuild(ctx, root, p.bin, "./cmd/tern"); err != nil {
-			return nil, err
-		}
-		p.Version = "working tree"
-		p.args = func(addr, _ string) ([]string, error) {
-			return []string{"serve", "--listen", addr, "--log-level", "error"}, nil
 		}
 	case "mochi":
 		root, err := moduleDir(ctx, "github.com/tern-mqtt/tern/perf")
@@ -69,7 +79,7 @@ func Prepare(ctx context.Context, name, dir string) (*Peer, error) {
 			return nil, err
 		}
 		p.Version = "mochi-mqtt/server/v2 v2.7.9"
-		p.args = func(addr, _ string) ([]string, error) { return []string{"-listen", addr}, nil }
+		p.args = func(addr, _, _ string) ([]string, error) { return []string{"-listen", addr}, nil }
 	case "mosquitto":
 		bin, err := exec.LookPath("mosquitto")
 		if err != nil {
@@ -88,11 +98,62 @@ func Prepare(ctx context.Context, name, dir string) (*Peer, error) {
 	return p, nil
 }
 
+// prepareTern builds Tern into p.dir (every variant shares the binary: the
+// build cache makes the second build a link at most) and sets its command
+// line. A durable variant needs a Tern with --data-dir: an older one is
+// reported as missing, so a suite run skips it.
+func (p *Peer) prepareTern(ctx context.Context) error {
+	var err error
+	if p.bin, err = BuildTern(ctx, p.dir); err != nil {
+		return err
+	}
+	p.Version = "working tree"
+	_, p.Durability, _ = strings.Cut(p.Name, "-")
+	if p.Durability != "" && !TernServeHas(ctx, p.bin, "data-dir") {
+		return fmt.Errorf("%w: this tern has no --data-dir (persistence not built yet)", ErrMissing)
+	}
+	p.Version += ", " + cmp.Or(p.Durability, "memory only")
+	// An admin listener on a fixed default port would collide between a
+	// broker that is stopping and the next one.
+	noAdmin := TernServeHas(ctx, p.bin, "admin-listen")
+	p.args = func(addr, _, dataDir string) ([]string, error) {
+		args := []string{"serve", "--listen", addr, "--log-level", "error"}
+		if noAdmin {
+			args = append(args, "--admin-listen", "")
+		}
+		if p.Durability != "" {
+			args = append(args, "--data-dir", dataDir, "--durability", p.Durability)
+		}
+		return args, nil
+	}
+	return nil
+}
+
+// BuildTern builds the tern command of the tern module the perf module uses
+// (../, by its replace directive) into dir and returns the binary's path.
+func BuildTern(ctx context.Context, dir string) (string, error) {
+	root, err := moduleDir(ctx, "github.com/tern-mqtt/tern")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "tern")
+	return bin, goBuild(ctx, root, bin, "./cmd/tern")
+}
+
+// TernServeHas reports whether `tern serve` of the binary bin has the flag
+// name (without dashes), from its --help, so that the suite runs against a
+// tree in which a flag is still being added.
+func TernServeHas(ctx context.Context, bin, name string) bool {
+	help, _ := exec.CommandContext(ctx, bin, "serve", "--help").CombinedOutput()
+	return bytes.Contains(help, []byte("  -"+name+" ")) || bytes.Contains(help, []byte("  -"+name+"\n"))
+}
+
 // mosquittoArgs writes a config for a listener on addr and returns the
 // arguments that run Mosquitto with it. The settings keep it from being
 // handicapped: Nagle off as the others have it, and no cap on the queue of
-// messages per client.
-func mosquittoArgs(addr, dir string) ([]string, error) {
+// messages per client. It keeps nothing on disk (persistence false, its
+// default): persistent sessions live in memory only.
+func mosquittoArgs(addr, dir, _ string) ([]string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -116,11 +177,12 @@ func mosquittoArgs(addr, dir string) ([]string, error) {
 
 // Broker is a running broker process.
 type Broker struct {
-	Name string
-	Addr string // host:port it listens on
-	PID  int
-	cmd  *exec.Cmd
-	done chan error
+	Name    string
+	Addr    string // host:port it listens on
+	PID     int
+	DataDir string // the durable Tern's data directory, removed by Stop; "" for others
+	cmd     *exec.Cmd
+	done    chan error
 }
 
 // Start runs a fresh broker on a free loopback port and returns once it
@@ -130,16 +192,30 @@ func (p *Peer) Start() (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	args, err := p.args(addr, p.dir)
+	var dataDir string
+	if p.Durability != "" {
+		if dataDir, err = os.MkdirTemp(p.dir, p.Name+"-data-"); err != nil {
+			return nil, fmt.Errorf("cannot create a data directory for %s: %w", p.Name, err)
+		}
+	}
+	b, err := p.start(addr, dataDir)
+	if err != nil && dataDir != "" {
+		_ = os.RemoveAll(dataDir)
+	}
+	return b, err
+}
+
+func (p *Peer) start(addr, dataDir string) (*Broker, error) {
+	args, err := p.args(addr, p.dir, dataDir)
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(p.bin, args...)
+	cmd := exec.Command(p.bin, append(args, p.ExtraArgs...)...)
 	cmd.Stderr = &tailWriter{} // kept for the error message if it dies
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start %s: %w", p.Name, err)
 	}
-	b := &Broker{Name: p.Name, Addr: addr, PID: cmd.Process.Pid, cmd: cmd, done: make(chan error, 1)}
+	b := &Broker{Name: p.Name, Addr: addr, PID: cmd.Process.Pid, DataDir: dataDir, cmd: cmd, done: make(chan error, 1)}
 	go func() { b.done <- cmd.Wait() }()
 	deadline := time.Now().Add(startTimeout)
 	for {
@@ -161,8 +237,18 @@ func (p *Peer) Start() (*Broker, error) {
 }
 
 // Stop sends SIGTERM and waits up to 5 s for the broker to exit, then kills
-// it.
+// it, and removes its data directory.
 func (b *Broker) Stop() error {
+	err := b.stop()
+	if b.DataDir != "" {
+		if rmErr := os.RemoveAll(b.DataDir); err == nil && rmErr != nil {
+			err = fmt.Errorf("cannot remove %s's data directory: %w", b.Name, rmErr)
+		}
+	}
+	return err
+}
+
+func (b *Broker) stop() error {
 	_ = b.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-b.done:

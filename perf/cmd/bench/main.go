@@ -1,9 +1,16 @@
 // Command bench runs one load scenario against several brokers, interleaved
 // (tern, mosquitto, mochi, tern, ...) so that the machine's noise hits all of
 // them alike, prints one JSON line per run and then a Markdown table of the
-// medians with ratios against Mosquitto.
+// medians with ratios against Mosquitto and against memory-only Tern.
 //
 //	go run ./cmd/bench -scenario fanin-qos0 -brokers tern,mosquitto,mochi -duration 5s -repeat 3
+//
+// The durable Terns (tern-sync, tern-batch, tern-none: a fresh data directory
+// per run) store QoS 1 deliveries only for persistent sessions, so compare
+// them with -persistent sub (subscribers connect with Clean Session 0), which
+// applies to every broker of the run alike:
+//
+//	go run ./cmd/bench -scenario fanin-qos1 -persistent sub -brokers tern,tern-sync,tern-batch,tern-none,mosquitto
 //
 // Run it from inside perf/: it builds Tern from ../ and mochi from peers/mochi.
 package main
@@ -16,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -28,18 +36,19 @@ import (
 // scenario is a named load shape; Duration, Warmup and the broker address are
 // filled in per run.
 type scenario struct {
-	name string
-	desc string
-	o    loadgen.Options
+	name     string
+	desc     string
+	o        loadgen.Options
+	sessions string // the -persistent flag, for the table's title
 }
 
 var scenarios = []scenario{
-	{"fanin-qos0", "fan-in QoS 0, 8 publishers → 1 subscriber on bench/+, 64 B",
-		loadgen.Options{Publishers: 8, Subscribers: 1, QoS: 0, PayloadSize: 64}},
-	{"fanin-qos1", "fan-in QoS 1, 8 publishers → 1 subscriber on bench/+, 64 B, window 64",
-		loadgen.Options{Publishers: 8, Subscribers: 1, QoS: 1, PayloadSize: 64, Window: 64}},
-	{"fanout-qos0", "fan-out QoS 0, 1 publisher → 50 subscribers on bench/+, 64 B",
-		loadgen.Options{Publishers: 1, Subscribers: 50, QoS: 0, PayloadSize: 64}},
+	{name: "fanin-qos0", desc: "fan-in QoS 0, 8 publishers → 1 subscriber on bench/+, 64 B",
+		o: loadgen.Options{Publishers: 8, Subscribers: 1, QoS: 0, PayloadSize: 64}},
+	{name: "fanin-qos1", desc: "fan-in QoS 1, 8 publishers → 1 subscriber on bench/+, 64 B, window 64",
+		o: loadgen.Options{Publishers: 8, Subscribers: 1, QoS: 1, PayloadSize: 64, Window: 64}},
+	{name: "fanout-qos0", desc: "fan-out QoS 0, 1 publisher → 50 subscribers on bench/+, 64 B",
+		o: loadgen.Options{Publishers: 1, Subscribers: 50, QoS: 0, PayloadSize: 64}},
 }
 
 // line is the JSON line printed per run.
@@ -47,6 +56,9 @@ type line struct {
 	Scenario string `json:"scenario"`
 	Broker   string `json:"broker"`
 	Round    int    `json:"round"`
+	// LoadAvg is the machine's 1-minute load average before the run: the
+	// machine is shared, and what else ran shows in it.
+	LoadAvg float64 `json:"loadavg"`
 	loadgen.Result
 }
 
@@ -63,11 +75,13 @@ func run() error {
 		names = append(names, s.name)
 	}
 	scen := flag.String("scenario", "fanin-qos0", "scenario: "+strings.Join(names, ", "))
-	brokers := flag.String("brokers", strings.Join(peers.Names, ","), "comma-separated brokers to compare: "+strings.Join(peers.Names, ", "))
+	brokers := flag.String("brokers", strings.Join(peers.Default, ","), "comma-separated brokers to compare: "+strings.Join(peers.Names, ", "))
 	duration := flag.Duration("duration", 5*time.Second, "measured interval of each run")
 	warmup := flag.Duration("warmup", time.Second, "load before each measured interval")
 	repeat := flag.Int("repeat", 3, "rounds; each round runs every broker once")
 	sources := flag.Int("source-addrs", 8, "spread connections over 127.0.0.1 .. 127.0.0.N")
+	ternArgs := flag.String("tern-args", "", "extra space-separated arguments for every Tern variant, for diagnosis (e.g. \"--max-queued-messages 0\")")
+	persistent := flag.String("persistent", "none", "clients that connect with Clean Session 0, for every broker: none, sub (subscribers) or all (publishers too)")
 	flag.Parse()
 
 	i := slices.IndexFunc(scenarios, func(s scenario) bool { return s.name == *scen })
@@ -75,6 +89,16 @@ func run() error {
 		return fmt.Errorf("unknown scenario %q (known: %s)", *scen, strings.Join(names, ", "))
 	}
 	sc := scenarios[i]
+	switch *persistent {
+	case "none":
+	case "sub":
+		sc.o.PersistentSubscribers = true
+	case "all":
+		sc.o.PersistentSubscribers, sc.o.PersistentPublishers = true, true
+	default:
+		return fmt.Errorf("-persistent %q: want none, sub or all", *persistent)
+	}
+	sc.sessions = *persistent
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -97,31 +121,42 @@ func run() error {
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(os.Stderr, "bench: %s: %s\n", p.Name, p.Version)
+		if strings.HasPrefix(p.Name, "tern") {
+			p.ExtraArgs = strings.Fields(*ternArgs)
+		}
+		fmt.Fprintf(os.Stderr, "bench: %s: %s\n", p.Name, strings.Join(append([]string{p.Version}, p.ExtraArgs...), " "))
 		ps = append(ps, p)
 	}
 	if len(ps) == 0 {
 		return errors.New("no broker to run")
 	}
+	if !sc.o.PersistentSubscribers && slices.ContainsFunc(ps, func(p *peers.Peer) bool { return p.Durability != "" }) {
+		fmt.Fprintln(os.Stderr, "bench: warning: subscribers use clean sessions, whose deliveries a durable Tern need not store; -persistent sub measures the store")
+	}
 	fmt.Fprintf(os.Stderr, "bench: %s: %s; %d rounds × %d brokers of %v + %v warm-up\n",
 		sc.name, sc.desc, *repeat, len(ps), *duration, *warmup)
 
 	results := map[string][]loadgen.Result{}
+	var loads []float64
 	enc := json.NewEncoder(os.Stdout)
 	for round := 1; round <= *repeat; round++ {
 		for _, p := range ps {
+			load := loadgen.LoadAverage()
+			loads = append(loads, load)
 			res, err := runOne(ctx, p, sc, *duration, *warmup, *sources)
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", p.Name, round, err)
 			}
 			results[p.Name] = append(results[p.Name], res)
-			if err := enc.Encode(line{Scenario: sc.name, Broker: p.Name, Round: round, Result: res}); err != nil {
+			if err := enc.Encode(line{Scenario: sc.name, Broker: p.Name, Round: round, LoadAvg: load, Result: res}); err != nil {
 				return err
 			}
 		}
 	}
 	fmt.Println()
 	printTable(os.Stdout, sc, ps, results)
+	fmt.Printf("\nMachine load average (1 min) before each run: %.1f to %.1f on %d CPUs.\n",
+		slices.Min(loads), slices.Max(loads), runtime.NumCPU())
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -29,9 +30,10 @@ func median(rs []loadgen.Result, f func(loadgen.Result) float64) float64 {
 }
 
 // printTable writes a Markdown table of the medians of every column, each
-// taken on its own, and the ratios of the medians to Mosquitto's. The drain
-// column lists each run's loadgen.Result.DrainEnd: "timeout" means Lost
-// includes a backlog the broker was still delivering.
+// taken on its own, and the ratios of the medians to Mosquitto's and, when it
+// ran, to memory-only Tern's (what a durable Tern costs). The drain column
+// lists each run's loadgen.Result.DrainEnd: "timeout" means Lost includes a
+// backlog the broker was still delivering.
 func printTable(w io.Writer, sc scenario, ps []*peers.Peer, results map[string][]loadgen.Result) {
 	type row struct{ rate, sent, loss, cpu, cores, stalls float64 }
 	rows := map[string]row{}
@@ -49,24 +51,27 @@ func printTable(w io.Writer, sc scenario, ps []*peers.Peer, results map[string][
 		}
 	}
 	base, haveBase := rows["mosquitto"]
-	fmt.Fprintf(w, "%s: %s; medians of %d runs\n\n", sc.name, sc.desc, len(results[ps[0].Name]))
-	fmt.Fprintln(w, "| broker | delivered msg/s | sent msg/s | lost | broker CPU µs/msg | broker cores | longest stall | drain end | msg/s ÷ Mosquitto | CPU/msg ÷ Mosquitto |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
-	ratio := func(a, b float64) string {
-		if !haveBase || b == 0 {
+	mem, haveMem := rows["tern"]
+	fmt.Fprintf(w, "%s: %s; persistent sessions: %s; medians of %d runs\n\n",
+		sc.name, sc.desc, cmp.Or(sc.sessions, "none"), len(results[ps[0].Name]))
+	fmt.Fprintln(w, "| broker | delivered msg/s | sent msg/s | lost | broker CPU µs/msg | broker cores | longest stall | drain end | msg/s ÷ Mosquitto | CPU/msg ÷ Mosquitto | msg/s ÷ tern |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
+	ratioTo := func(have bool, a, b float64) string {
+		if !have || b == 0 {
 			return "–"
 		}
 		return fmt.Sprintf("%.2f×", a/b)
 	}
+	ratio := func(a, b float64) string { return ratioTo(haveBase, a, b) }
 	for _, p := range ps {
 		r := rows[p.Name]
 		var ends []string
 		for _, res := range results[p.Name] {
 			ends = append(ends, res.DrainEnd)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %.1f%% | %.2f | %.2f | %.0f ms | %s | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %s | %s | %.1f%% | %.2f | %.2f | %.0f ms | %s | %s | %s | %s |\n",
 			p.Name, si(r.rate), si(r.sent), r.loss, r.cpu, r.cores, r.stalls, strings.Join(ends, " "),
-			ratio(r.rate, base.rate), ratio(r.cpu, base.cpu))
+			ratio(r.rate, base.rate), ratio(r.cpu, base.cpu), ratioTo(haveMem, r.rate, mem.rate))
 	}
 }
 
