@@ -86,6 +86,7 @@ type Session struct {
 	queue      []Delivery // FIFO; head at queueHead
 	queueHead  int
 	queueBytes int
+	queueQoS0  int // queued QoS 0 deliveries, so that a queue of QoS 1/2 is not scanned for one
 
 	inboundQoS2 map[uint16]struct{}
 
@@ -282,6 +283,9 @@ func (s *Session) popHead() Delivery {
 	s.queue[s.queueHead] = Delivery{}
 	s.queueHead++
 	s.queueBytes -= d.Msg.Size()
+	if d.QoS == 0 {
+		s.queueQoS0--
+	}
 	if s.queueHead == len(s.queue) {
 		s.queue, s.queueHead = s.queue[:0], 0
 	} else if s.queueHead > 1024 && s.queueHead > len(s.queue)/2 {
@@ -306,11 +310,17 @@ func (s *Session) enqueue(d Delivery) Drop {
 	d.PacketID, d.Dup = 0, false
 	s.queue = append(s.queue, d)
 	s.queueBytes += size
+	if d.QoS == 0 {
+		s.queueQoS0++
+	}
 	return Accepted
 }
 
 // dropOldestQoS0 removes the oldest queued QoS 0 delivery.
 func (s *Session) dropOldestQoS0() bool {
+	if s.queueQoS0 == 0 {
+		return false
+	}
 	for i := s.queueHead; i < len(s.queue); i++ {
 		if s.queue[i].QoS == 0 {
 			d := s.queue[i]
@@ -318,6 +328,7 @@ func (s *Session) dropOldestQoS0() bool {
 			s.queue[len(s.queue)-1] = Delivery{}
 			s.queue = s.queue[:len(s.queue)-1]
 			s.queueBytes -= d.Msg.Size()
+			s.queueQoS0--
 			d.Msg.Release()
 			return true
 		}
@@ -347,6 +358,9 @@ func (s *Session) RestoreQueued(d Delivery) {
 	d.Dup = false
 	s.queue = append(s.queue, d)
 	s.queueBytes += d.Msg.Size()
+	if d.QoS == 0 {
+		s.queueQoS0++
+	}
 }
 
 // RestoreInflight puts a delivery read back from the store into the
@@ -367,6 +381,9 @@ func (s *Session) Withdraw(m *message.Message) int {
 		d := s.queue[i]
 		if d.Msg == m {
 			s.queueBytes -= d.Msg.Size()
+			if d.QoS == 0 {
+				s.queueQoS0--
+			}
 			d.Msg.Release()
 			n++
 			continue

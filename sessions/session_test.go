@@ -312,3 +312,50 @@ func TestUnlimitedQueueKeepsByteBound(t *testing.T) {
 	}
 	s.Clear()
 }
+
+// The count of queued QoS 0 deliveries follows every way into and out of the
+// queue, so a full queue of QoS 1/2 is refused without a scan for QoS 0.
+func TestQueuedQoS0Count(t *testing.T) {
+	_, s := newTestSession(t, Options{MaxQueuedMessages: 4, MaxQueuedBytes: 1 << 20})
+	count := func() int {
+		n := 0
+		s.EachQueued(func(d *Delivery) {
+			if d.QoS == 0 {
+				n++
+			}
+		})
+		return n
+	}
+	now := time.Now().UnixNano()
+	held := msg("t", 0, 1)
+	held.Hold()
+	for i, qos := range []byte{0, 1, 0, 2, 1, 1} {
+		m := msg("t", qos, 1)
+		if i == 2 {
+			m.Release()
+			m = held.Ref()
+		}
+		s.Offer(Delivery{Msg: m, QoS: qos}, now, true)
+		if s.queueQoS0 != count() {
+			t.Fatalf("after offer %d: counted %d, queued %d", i, s.queueQoS0, count())
+		}
+	}
+	s.Withdraw(held)
+	if s.queueQoS0 != count() {
+		t.Fatalf("after withdraw: counted %d, queued %d", s.queueQoS0, count())
+	}
+	held.Release()
+	s.RestoreQueued(Delivery{Msg: msg("t", 0, 1)})
+	for {
+		if _, ok, _ := s.Next(now); !ok {
+			break
+		}
+		if s.queueQoS0 != count() {
+			t.Fatalf("after next: counted %d, queued %d", s.queueQoS0, count())
+		}
+	}
+	s.Clear()
+	if s.queueQoS0 != 0 {
+		t.Fatalf("after clear: %d", s.queueQoS0)
+	}
+}

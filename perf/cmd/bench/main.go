@@ -81,6 +81,7 @@ func run() error {
 	repeat := flag.Int("repeat", 3, "rounds; each round runs every broker once")
 	sources := flag.Int("source-addrs", 8, "spread connections over 127.0.0.1 .. 127.0.0.N")
 	ternArgs := flag.String("tern-args", "", "extra space-separated arguments for every Tern variant, for diagnosis (e.g. \"--max-queued-messages 0\")")
+	window := flag.Int("window", 0, "QoS 1/2 messages each publisher keeps in flight (0: the scenario's)")
 	persistent := flag.String("persistent", "none", "clients that connect with Clean Session 0, for every broker: none, sub (subscribers) or all (publishers too)")
 	flag.Parse()
 
@@ -89,6 +90,10 @@ func run() error {
 		return fmt.Errorf("unknown scenario %q (known: %s)", *scen, strings.Join(names, ", "))
 	}
 	sc := scenarios[i]
+	if *window > 0 {
+		sc.o.Window = *window
+		sc.desc += fmt.Sprintf(" (window set to %d)", *window)
+	}
 	switch *persistent {
 	case "none":
 	case "sub":
