@@ -1,7 +1,9 @@
 package engine
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -41,13 +43,14 @@ import (
 
 // storeTx collects the batch of one logical change while the loop makes it.
 type storeTx struct {
-	s     *Server
-	b     *wal.Batch
-	held  *message.Message    // the message held until the batch is durable; one reference
-	wake  []*sessions.Session // sessions that queued the held message
-	puts  []uint64            // message bodies already put in this batch
-	after []func(error)       // completions of the retained index's changes
-	force bool                // submit even when empty: a barrier
+	s      *Server
+	b      *wal.Batch
+	held   *message.Message    // the message held until the batch is durable; one reference
+	wake   []*sessions.Session // sessions that queued the held message
+	puts   []uint64            // message bodies already put in this batch
+	stored []storedEntry       // queue entries put, for lockStored
+	after  []func(error)       // completions of the retained index's changes
+	force  bool                // submit even when empty: a barrier
 	// holdDurable: held is released when the batch is durable, not when it
 	// is submitted.
 	holdDurable bool
@@ -69,7 +72,8 @@ func (s *Server) newTx(kind wal.Kind, clientID string) *storeTx {
 func (tx *storeTx) recycle() {
 	clear(tx.wake)
 	clear(tx.after)
-	*tx = storeTx{wake: tx.wake[:0], puts: tx.puts[:0], after: tx.after[:0]}
+	clear(tx.stored)
+	*tx = storeTx{wake: tx.wake[:0], puts: tx.puts[:0], after: tx.after[:0], stored: tx.stored[:0]}
 	txPool.Put(tx)
 }
 
@@ -110,6 +114,40 @@ func (tx *storeTx) queuePut(sess *sessions.Session, d *sessions.Delivery, inFlig
 		e.State = wal.InFlight
 	}
 	tx.b.QueuePut([]byte(sess.ID), d.StoreSeq, &e)
+	tx.stored = append(tx.stored, storedEntry{sess, d.StoreSeq, m.StoreID})
+}
+
+// storedEntry is a queue entry a tx puts, checked again at submission.
+type storedEntry struct {
+	sess     *sessions.Session
+	seq, msg uint64
+}
+
+// lockStored locks the sessions tx puts queue entries for (in one order, so
+// that two txs cannot deadlock; nothing else holds two session locks) and
+// deletes again, in the same batch, the entries of sessions that ended since:
+// their SessionDelete may already be submitted, and an entry put after it
+// would outlive the session under its client id. Holding the locks until
+// Submit returns keeps an ending from slipping in between.
+func (tx *storeTx) lockStored() []*sessions.Session {
+	if len(tx.stored) == 0 {
+		return nil
+	}
+	locked := make([]*sessions.Session, 0, len(tx.stored))
+	for _, e := range tx.stored {
+		locked = append(locked, e.sess)
+	}
+	slices.SortFunc(locked, func(a, b *sessions.Session) int { return cmp.Compare(a.Seq, b.Seq) })
+	locked = slices.Compact(locked)
+	for _, sess := range locked {
+		sess.Lock()
+	}
+	for _, e := range tx.stored {
+		if e.sess.Ended() {
+			tx.b.QueueDelete([]byte(e.sess.ID), e.seq, e.msg)
+		}
+	}
+	return locked
 }
 
 // submit hands the batch to the store. done runs once it is durable (or
@@ -152,10 +190,17 @@ func (tx *storeTx) submit(done func(error)) {
 	if tx.b.Len() == 0 && !tx.force {
 		tx.b.Discard()
 		finish(nil)
-	} else if err = s.store.Submit(tx.b, finish); err != nil {
-		s.stats.storeRefused.Add(1)
-		s.log.Warn("store refused a change", "err", err.Error())
-		finish(err)
+	} else {
+		locked := tx.lockStored()
+		err = s.store.Submit(tx.b, finish)
+		for _, sess := range locked {
+			sess.Unlock()
+		}
+		if err != nil { // finish takes session locks: called once they are free
+			s.stats.storeRefused.Add(1)
+			s.log.Warn("store refused a change", "err", err.Error())
+			finish(err)
+		}
 	}
 	if held != nil {
 		if err != nil {
