@@ -498,16 +498,23 @@ func TestDurableDiskFull(t *testing.T) {
 	old.expectClosed(2 * time.Second)
 
 	fs.free.Store(1 << 40)
-	deadline = time.Now().Add(3 * time.Second)
-	for i := uint16(100); ; i++ {
-		pub.publish("f/x", 1, i, false, "back")
-		if pub.expectAck(codec.PUBACK, i).ReasonCode == codec.Success {
-			break
+	pub.publishUntilAccepted("f/x", 100, 3*time.Second)
+}
+
+// publishUntilAccepted publishes QoS 1 messages with packet ids from
+// firstID on until one is accepted, failing the test after within.
+func (c *wireClient) publishUntilAccepted(topic string, firstID uint16, within time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(within)
+	for i := firstID; ; i++ {
+		c.publish(topic, 1, i, false, "again")
+		if c.expectAck(codec.PUBACK, i).ReasonCode == codec.Success {
+			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatal("QoS 1 still refused after space returned")
+			c.t.Fatalf("QoS 1 still refused after %v", within)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(30 * time.Millisecond)
 	}
 }
 
@@ -587,17 +594,7 @@ func TestDurableSyncFailureNotAcknowledged(t *testing.T) {
 	}
 
 	inj.Off()
-	deadline := time.Now().Add(5 * time.Second)
-	for i := uint16(10); ; i++ {
-		p5.publish("s/x", 1, i, false, "again")
-		if p5.expectAck(codec.PUBACK, i).ReasonCode == codec.Success {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("store did not take work again")
-		}
-		time.Sleep(30 * time.Millisecond)
-	}
+	p5.publishUntilAccepted("s/x", 10, 5*time.Second)
 }
 
 // The retained store is bounded: a retained message for a new topic beyond
