@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end check with Debian's mosquitto-clients: bin/tern serves, and
 # mosquitto_sub/mosquitto_pub talk to it at MQTT 3.1, 3.1.1 and 5.0 with QoS
-# 0, 1 and 2, a retained message and a will. Run by `make test`.
+# 0, 1 and 2, a retained message and a will; then a broker with a data
+# directory is killed with SIGKILL and restarted, and a persistent session, its
+# queued messages and a retained message are still there. Run by `make test`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,7 +17,11 @@ work=$(mktemp -d)
 log="$work/tern.log"
 bin/tern serve --listen "127.0.0.1:$port" --log-level debug >"$log" 2>&1 &
 pid=$!
-cleanup() { kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; rm -rf "$work"; }
+cleanup() {
+  kill "$pid" ${dpid:-} 2>/dev/null || true
+  wait "$pid" ${dpid:-} 2>/dev/null || true
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 for _ in $(seq 50); do
@@ -58,8 +64,36 @@ wait "$dying" 2>/dev/null || true
 wait "$sub" || true
 check "will published on abnormal close" "gone" "$(cat "$work/will")"
 
+# Persistence: a second broker with a data directory, killed with SIGKILL
+# while a persistent subscriber is offline, keeps the session, its queued QoS 1
+# and 2 messages and a retained message.
+dport=$((port + 1))
+dlog="$work/durable.log"
+start_durable() {
+  bin/tern serve --listen "127.0.0.1:$dport" --data-dir "$work/data" --admin-listen "" >>"$dlog" 2>&1 &
+  dpid=$!
+  for _ in $(seq 50); do
+    mosquitto_pub -h 127.0.0.1 -p "$dport" -t ready -m x -q 0 2>/dev/null && return
+    sleep 0.1
+  done
+}
+start_durable
+mosquitto_sub -h 127.0.0.1 -p "$dport" -i e2e-durable -c -q 2 -t 'e2e/durable/#' -W 1 >/dev/null 2>&1 || true
+mosquitto_pub -h 127.0.0.1 -p "$dport" -q 1 -t e2e/durable/a -m one
+mosquitto_pub -h 127.0.0.1 -p "$dport" -q 2 -t e2e/durable/b -m two
+mosquitto_pub -h 127.0.0.1 -p "$dport" -q 1 -r -t e2e/kept -m retained
+kill -9 "$dpid"
+wait "$dpid" 2>/dev/null || true
+start_durable
+check "queued messages survive kill -9" "e2e/durable/a one
+e2e/durable/b two" "$(mosquitto_sub -h 127.0.0.1 -p "$dport" -i e2e-durable -c -q 2 -t 'e2e/durable/#' -v -C 2 -W 5 2>/dev/null || true)"
+check "retained survives kill -9" "retained" "$(mosquitto_sub -h 127.0.0.1 -p "$dport" -t e2e/kept -C 1 -W 3 2>/dev/null || true)"
+kill "$dpid" 2>/dev/null || true
+wait "$dpid" 2>/dev/null || true
+
 if [ "$fail" != 0 ]; then
   echo "--- broker log"; tail -n 50 "$log"
+  [ -f "${dlog:-}" ] && { echo "--- durable broker log"; tail -n 30 "$dlog"; }
 fi
 echo "e2e: $passed passed, $fail failed"
 [ "$fail" == 0 ]
