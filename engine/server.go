@@ -153,6 +153,10 @@ type Server struct {
 	started  time.Time
 	stats    Stats
 	store    *wal.Store
+
+	// retainedReaders bounds the goroutines reading retained messages from
+	// the store for new subscriptions.
+	retainedReaders chan struct{}
 }
 
 // New returns a server that is not listening yet.
@@ -168,6 +172,8 @@ func New(o Options) *Server {
 		router: router.New[*sessions.Session](router.Options{}),
 		done:   make(chan struct{}),
 		store:  o.Store,
+
+		retainedReaders: make(chan struct{}, 16),
 	}
 	s.conns.init()
 	if s.store == nil {

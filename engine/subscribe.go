@@ -96,14 +96,14 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 	ack := codec.Suback{PacketID: p.PacketID, ReasonCodes: codes}
 	if tx == nil {
 		c.appendRaw(func(b []byte) []byte { b, _ = ack.Append(b, c.version); return b })
-		c.sendRetained(wantRetained)
+		c.retainedAfterSuback(wantRetained)
 		return nil
 	}
 	if len(p.Subscriptions) == 1 {
 		tx.b.SetTopic(p.Subscriptions[0].Filter, p.Subscriptions[0].QoS, 0)
 	}
 	raw, _ := ack.Append(nil, c.version)
-	tx.submit(c.gateRaw(raw, len(raw)-len(codes), func() { c.sendRetained(wantRetained) }, func() { c.undoSubs(undo) }))
+	tx.submit(c.gateRaw(raw, len(raw)-len(codes), func() { c.retainedAfterSuback(wantRetained) }, func() { c.undoSubs(undo) }))
 	return nil
 }
 
@@ -149,6 +149,27 @@ func (c *conn) appendRaw(enc func([]byte) []byte) {
 func subRecord(o sessions.SubOptions) *wal.Subscription {
 	return &wal.Subscription{QoS: o.QoS, NoLocal: o.NoLocal, RetainAsPublished: o.RetainAsPublished,
 		RetainHandling: o.RetainHandling, SubID: o.SubID}
+}
+
+// retainedAfterSuback sends the retained messages for new subscriptions once
+// the SUBACK is in this batch. From memory that is done at once; from the
+// store, a wildcard filter may read many topics from disk, which must not
+// hold up the other connections of this loop (DESIGN invariant 3): it runs
+// on its own goroutine, a few at a time, and the deliveries reach the
+// connection through its queue, after the SUBACK.
+func (c *conn) retainedAfterSuback(reqs []retainedReq) {
+	if len(reqs) == 0 {
+		return
+	}
+	if c.srv.store == nil {
+		c.sendRetained(reqs)
+		return
+	}
+	go func() {
+		c.srv.retainedReaders <- struct{}{}
+		defer func() { <-c.srv.retainedReaders }()
+		c.sendRetained(reqs)
+	}()
 }
 
 // sendRetained delivers the retained messages matching new subscriptions
