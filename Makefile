@@ -12,7 +12,7 @@ FUZZ_TARGETS := ./codec:FuzzDecode31 ./codec:FuzzDecode311 ./codec:FuzzDecode5 \
 help:
 	@echo "make build        build $(BIN)"
 	@echo "make run          build and start a broker on 127.0.0.1:1883 with its data in ./data"
-	@echo "make test         vet, gofmt check, every test with -race, and the mosquitto-clients end-to-end check (what CI runs)"
+	@echo "make test         vet, gofmt check, every test with -race (the interop suite also against a broker with a data directory), and the mosquitto-clients end-to-end check (what CI runs)"
 	@echo "make cover        per-package statement coverage"
 	@echo "make bench        benchmarks: codec micro-benchmarks and the side-by-side codec comparison"
 	@echo "make fuzz         run every fuzz target for FUZZTIME (default $(FUZZTIME)) each"
@@ -33,6 +33,7 @@ lint:
 
 test: lint build
 	$(GO) test -race -count=1 $(PKGS)
+	TERN_TEST_STORE=sync $(GO) test -race -count=1 ./conformance ./fuzz
 	cd perf && $(GO) test -race -count=1 ./...
 	bash test/e2e_mosquitto.sh
 

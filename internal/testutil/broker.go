@@ -12,10 +12,12 @@ import (
 	"time"
 
 	"github.com/tern-mqtt/tern/engine"
+	"github.com/tern-mqtt/tern/wal"
 )
 
 // StartBroker starts a broker on a free loopback port with o (Listen is
-// overridden) and stops it when the test ends. Logs go to the test log when
+// overridden) and stops it when the test ends. With TERN_TEST_STORE set to
+// sync, batch or none, the broker gets a data directory with that durability. Logs go to the test log when
 // TERN_TEST_LOG is set, else nowhere.
 func StartBroker(t testing.TB, o engine.Options) *engine.Server {
 	t.Helper()
@@ -30,6 +32,20 @@ func StartBroker(t testing.TB, o engine.Options) *engine.Server {
 		}
 		o.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	var store *wal.Store
+	if d := os.Getenv("TERN_TEST_STORE"); d != "" && o.Store == nil {
+		// The same tests against a broker with a data directory: every
+		// acknowledgement then waits for the store.
+		dur, err := wal.ParseDurability(d)
+		if err != nil {
+			t.Fatalf("TERN_TEST_STORE: %v", err)
+		}
+		store, err = wal.Open(wal.Options{Dir: t.TempDir(), Durability: dur, MinFreeBytes: -1, Logger: o.Logger})
+		if err != nil {
+			t.Fatalf("open store: %v", err)
+		}
+		o.Store = store
+	}
 	s := engine.New(o)
 	if err := s.Start(); err != nil {
 		t.Fatalf("start broker: %v", err)
@@ -39,6 +55,11 @@ func StartBroker(t testing.TB, o engine.Options) *engine.Server {
 		defer cancel()
 		if err := s.Stop(ctx); err != nil {
 			t.Errorf("stop broker: %v", err)
+		}
+		if store != nil {
+			if err := store.Close(); err != nil {
+				t.Errorf("close store: %v", err)
+			}
 		}
 	})
 	return s
