@@ -1317,8 +1317,10 @@ func TestInterop5WillDelay(t *testing.T) {
 		b := connect5(t, addr, cp(clientB, true))
 		sub5(t, b, paho.SubscribeOptions{Topic: topics[0], QoS: 2})
 
-		a.Close() // terminate
+		// The clock starts before the close: the broker may see it, and
+		// start the delay, before this goroutine runs again.
 		began := time.Now()
+		a.Close() // terminate
 		var m *paho.Publish
 		select {
 		case m = <-b.Msgs:

@@ -368,6 +368,11 @@ func TestHostileNonReadingSubscriber(t *testing.T) {
 		select {
 		case <-ch:
 		case <-done:
+			select {
+			case <-ch: // it stopped because it got this (both were ready)
+				return
+			default:
+			}
 			t.Fatalf("reading subscriber stopped before %s: %v", what, readErr)
 		case <-time.After(5 * time.Second):
 			t.Fatalf("reading subscriber did not get %s within 5 s", what)
