@@ -1,9 +1,10 @@
 // Package peers builds and starts the brokers the benchmark suite compares:
 // Tern itself (../cmd/tern), memory-only as "tern" and with a data directory
 // as "tern-sync", "tern-batch" and "tern-none" (its --durability), Mosquitto
-// (the installed Debian package) and mochi-mqtt (perf/peers/mochi), each as a
-// separate process on a loopback port, so that the load generator can read
-// the broker's CPU time from /proc.
+// (the installed Debian package), mochi-mqtt (perf/peers/mochi) and relay
+// (perf/peers/relay: the least work any broker must do, the ceiling of the
+// machine and the load generator), each as a separate process on a loopback
+// port, so that the load generator can read the broker's CPU time from /proc.
 //
 // Binaries are built once, by Prepare, into a directory the caller owns;
 // each Start then runs a fresh broker, and a durable Tern gets a fresh, empty
@@ -31,7 +32,7 @@ import (
 var ErrMissing = errors.New("peers: broker not available")
 
 // Names lists the brokers Prepare knows, in the order the suite runs them.
-var Names = []string{"tern", "tern-sync", "tern-batch", "tern-none", "mosquitto", "mochi"}
+var Names = []string{"tern", "tern-sync", "tern-batch", "tern-none", "mosquitto", "mochi", "relay"}
 
 // Default is the set the suite compares when not told otherwise: the
 // memory-only brokers.
@@ -69,16 +70,19 @@ func Prepare(ctx context.Context, name, dir string) (*Peer, error) {
 		if err := p.prepareTern(ctx); err != nil {
 			return nil, err
 		}
-	case "mochi":
+	case "mochi", "relay":
 		root, err := moduleDir(ctx, "github.com/tern-mqtt/tern/perf")
 		if err != nil {
 			return nil, err
 		}
-		p.bin = filepath.Join(dir, "mochi")
-		if err := goBuild(ctx, root, p.bin, "./peers/mochi"); err != nil {
+		p.bin = filepath.Join(dir, name)
+		if err := goBuild(ctx, root, p.bin, "./peers/"+name); err != nil {
 			return nil, err
 		}
 		p.Version = "mochi-mqtt/server/v2 v2.7.9"
+		if name == "relay" {
+			p.Version = "perf/peers/relay, working tree"
+		}
 		p.args = func(addr, _, _ string) ([]string, error) { return []string{"-listen", addr}, nil }
 	case "mosquitto":
 		bin, err := exec.LookPath("mosquitto")

@@ -3,12 +3,15 @@ package peers
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tern-mqtt/tern/internal/testutil"
+	"github.com/tern-mqtt/tern/perf/loadgen"
 )
 
 // TestTernVariants builds Tern, starts each variant and checks that a
@@ -57,4 +60,28 @@ func TestMosquittoConfig(t *testing.T) {
 			t.Errorf("config lacks %q:\n%s", want, conf)
 		}
 	}
+}
+
+// TestRelay builds and starts the relay peer and runs a short bounded fan-in
+// through it at QoS 0 and 1.
+func TestRelay(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the relay")
+	}
+	p, err := Prepare(context.Background(), "relay", t.TempDir())
+	testutil.Require(t, err, "prepare")
+	b, err := p.Start()
+	testutil.Require(t, err, "start")
+	defer func() { testutil.Require(t, b.Stop(), "stop") }()
+	f := func(qos byte) {
+		t.Helper()
+		o := loadgen.Options{Addr: b.Addr, BrokerPID: b.PID, Publishers: 4, Subscribers: 1, QoS: qos,
+			Duration: time.Second, MaxMessages: 1000, ClientIDPrefix: fmt.Sprintf("relay-qos%d", qos)}
+		res, err := loadgen.Run(context.Background(), o)
+		testutil.Require(t, err, o.ClientIDPrefix)
+		testutil.Equal(t, res.Received, int64(4000), o.ClientIDPrefix+": received")
+		testutil.Equal(t, res.ConnErrors, int64(0), o.ClientIDPrefix+": connection errors")
+	}
+	f(0)
+	f(1)
 }

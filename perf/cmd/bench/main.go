@@ -12,7 +12,14 @@
 //
 //	go run ./cmd/bench -scenario fanin-qos1 -persistent sub -brokers tern,tern-sync,tern-batch,tern-none,mosquitto
 //
-// Run it from inside perf/: it builds Tern from ../ and mochi from peers/mochi.
+// Add relay (peers/relay: PUBLISH bytes copied verbatim to every subscriber,
+// the ceiling of the machine and the load generator) to read each broker's
+// rate as a fraction of it, in the table's last column:
+//
+//	go run ./cmd/bench -scenario fanin-qos0 -brokers tern,relay,mosquitto
+//
+// Run it from inside perf/: it builds Tern from ../, and mochi and relay from
+// peers/mochi and peers/relay.
 package main
 
 import (
