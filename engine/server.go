@@ -149,10 +149,12 @@ type Server struct {
 	nconns   atomic.Int64
 	stopping atomic.Bool
 	done     chan struct{}
-	wg       sync.WaitGroup
-	started  time.Time
-	stats    Stats
-	store    *wal.Store
+	wg       sync.WaitGroup // housekeeping
+	// acceptDone is closed when the accept loop has returned.
+	acceptDone chan struct{}
+	started    time.Time
+	stats      Stats
+	store      *wal.Store
 
 	// retainedReaders bounds the goroutines reading retained messages from
 	// the store for new subscriptions.
@@ -213,7 +215,8 @@ func (s *Server) Start() error {
 		return fmt.Errorf("engine: cannot listen on %q: %w", s.opts.Listen, err)
 	}
 	s.cli, s.ln, s.started = cli, ln, time.Now()
-	s.wg.Add(2)
+	s.acceptDone = make(chan struct{})
+	s.wg.Add(1)
 	go s.acceptLoop()
 	go s.housekeeping()
 	s.log.Info("listening", "addr", ln.Addr().String(), "event_loops", s.opts.EventLoops)
@@ -228,7 +231,7 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // (out of file descriptors) backs off and retries instead of stopping the
 // listener.
 func (s *Server) acceptLoop() {
-	defer s.wg.Done()
+	defer close(s.acceptDone)
 	var backoff time.Duration
 	for {
 		nc, err := s.ln.Accept()
@@ -265,6 +268,15 @@ func (s *Server) Stop(ctx context.Context) error {
 	}
 	close(s.done)
 	_ = s.ln.Close()
+	// The accept loop ends once the listener is closed; a connection it is
+	// handing to an event loop at that moment gets there while the loops
+	// still run (handing it to a stopped loop would block for ever), and is
+	// told to go below with the others.
+	select {
+	case <-s.acceptDone:
+	case <-ctx.Done():
+		s.log.Warn("stop: accept loop did not finish in time")
+	}
 	s.conns.each(func(c *conn) { c.kick(codec.ServerShuttingDown) })
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
@@ -277,15 +289,7 @@ wait:
 		}
 	}
 	err := s.cli.Stop()
-	// The accept loop may be blocked handing a connection to a loop that
-	// has stopped: wait for it only as long as ctx allows.
-	waited := make(chan struct{})
-	go func() { s.wg.Wait(); close(waited) }()
-	select {
-	case <-waited:
-	case <-ctx.Done():
-		s.log.Warn("stop: accept loop did not finish in time")
-	}
+	s.wg.Wait() // housekeeping, which ends with s.done
 	s.retained.Close()
 	s.log.Info("stopped")
 	return err
