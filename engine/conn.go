@@ -73,6 +73,7 @@ type conn struct {
 	gready  []*gated // loop only: reused by appendGated
 	gwake   bool     // a wake for the ready head is pending
 	gclosed bool
+	gn      atomic.Int32 // len(gq), readable without gmu
 }
 
 // connSession is what other goroutines may read of a connected connection.

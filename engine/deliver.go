@@ -18,7 +18,7 @@ import (
 // sessions' deliveries go into tx (nil without a store). The caller keeps
 // its reference to m.
 func (s *Server) route(m *message.Message, now int64, tx *storeTx) (matched int, refused bool) {
-	return s.routeMatched(m, s.router.Match(m.Topic), now, tx)
+	return s.routeMatched(m, s.router.Match(m.Topic), now, tx, nil)
 }
 
 // needsStore reports whether routing m to res stores a delivery: a QoS 1/2
@@ -39,7 +39,10 @@ func needsStore(m *message.Message, res *router.Result[*sessions.Session]) bool 
 	return false
 }
 
-func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.Session], now int64, tx *storeTx) (matched int, refused bool) {
+// routeMatched routes m to res. With overs non-nil (a QoS 1/2 PUBLISH whose
+// publisher can be held back), online sessions whose queues are full take
+// the message anyway and are listed in *overs instead of refusing it.
+func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.Session], now int64, tx *storeTx, overs *[]*sessions.Session) (matched int, refused bool) {
 	subs := res.Subs
 	for i := 0; i < len(subs); {
 		sess := subs[i].Key
@@ -64,7 +67,7 @@ func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.S
 			continue
 		}
 		// RETAIN is kept only for Retain As Published (MQTT-3.3.1-12, -13).
-		switch s.deliverTo(sess, m, min(qos, m.QoS), retain && m.Retain, ids, now, tx) {
+		switch s.deliverTo(sess, m, min(qos, m.QoS), retain && m.Retain, ids, now, tx, overs) {
 		case sessions.Accepted:
 			matched++
 		case sessions.RefusedQueueFull:
@@ -80,7 +83,7 @@ func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.S
 		if sub.SubID != 0 {
 			ids = []uint32{sub.SubID}
 		}
-		switch s.deliverTo(sub.Key, m, min(sub.QoS, m.QoS), sub.RetainAsPublished && m.Retain, ids, now, tx) {
+		switch s.deliverTo(sub.Key, m, min(sub.QoS, m.QoS), sub.RetainAsPublished && m.Retain, ids, now, tx, overs) {
 		case sessions.Accepted:
 			matched++
 		case sessions.RefusedQueueFull:
@@ -103,7 +106,7 @@ func online(sess *sessions.Session) bool {
 // over the outbound bound is dropped, DESIGN invariant 5). A durable
 // session's QoS 1/2 delivery is added to tx. It returns what became of the
 // delivery.
-func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte, retain bool, ids []uint32, now int64, tx *storeTx) sessions.Drop {
+func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte, retain bool, ids []uint32, now int64, tx *storeTx, overs *[]*sessions.Session) sessions.Drop {
 	sess.Lock()
 	c, _ := sess.Owner().(*conn)
 	if c != nil && qos == 0 && c.overBound() {
@@ -117,7 +120,20 @@ func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte,
 	if stored {
 		s.nextStoreSeq(&in)
 	}
-	d, send, drop := sess.Offer(in, now, room)
+	var (
+		d    sessions.Delivery
+		send bool
+		drop sessions.Drop
+		over bool
+	)
+	if overs != nil && qos > 0 {
+		d, send, drop, over = sess.OfferOverflow(in, now, room)
+		if over {
+			*overs = append(*overs, sess)
+		}
+	} else {
+		d, send, drop = sess.Offer(in, now, room)
+	}
 	if !room && drop == sessions.Accepted {
 		// Queued behind the outbound bound: make sure housekeeping looks at
 		// this connection again even if no flush sees it over the bound.
@@ -158,7 +174,16 @@ func (c *conn) drainSession() {
 	}
 	now := time.Now().UnixNano()
 	sess.Lock()
-	defer sess.Unlock()
+	var drained []func()
+	defer func() {
+		if sess.Owner() == c {
+			drained = sess.TakeDrained(false)
+		}
+		sess.Unlock()
+		for _, fn := range drained { // publishers held back by this queue go on
+			fn()
+		}
+	}()
 	if sess.Owner() != c {
 		return
 	}
@@ -302,6 +327,7 @@ func (s *Server) detach(c *conn) {
 		sess.Unlock() // taken over: the session lives on with the new connection
 		return
 	}
+	drained := sess.TakeDrained(true) // nobody drains an offline queue soon: publishers go on
 	will := sess.Will
 	sess.Will = nil
 	expiry := sess.Expiry
@@ -325,6 +351,9 @@ func (s *Server) detach(c *conn) {
 		tx.storeSession(sess, c.opened.UnixNano(), unixNano(), sess.Will == nil)
 	}
 	sess.Unlock()
+	for _, fn := range drained {
+		fn()
+	}
 	switch {
 	case will != nil && !c.gracefulClose:
 		if tx == nil {
@@ -422,8 +451,12 @@ func (s *Server) endSession(sess *sessions.Session, why string) {
 		tx.b.SessionDelete([]byte(sess.ID))
 		sess.SetDurable(false)
 	}
+	drained := sess.TakeDrained(true)
 	sess.Clear()
 	sess.Unlock()
+	for _, fn := range drained {
+		fn()
+	}
 	if will != nil {
 		s.publishWillTx(will.Msg, tx)
 	} else if tx != nil {

@@ -22,6 +22,7 @@ type gated struct {
 	delivery sessions.Delivery // a PUBLISH (Msg non-nil)
 	resend   []resendItem      // in-flight deliveries sent again on a new connection
 	ready    bool              // the store change completed
+	wait     int               // gateAckN: completions still to come
 	err      error             // it failed
 }
 
@@ -29,6 +30,27 @@ type gated struct {
 // the change; the returned function is the store completion.
 func (c *conn) gateAck(t codec.PacketType, id uint16, reason codec.ReasonCode) func(error) {
 	return c.gate(&gated{ack: codec.Ack{Type: t, PacketID: id, ReasonCode: reason}})
+}
+
+// gateAckN queues an acknowledgement that goes out once the returned
+// function has been called n times (a store change, subscribers' queues
+// draining); the first error wins.
+func (c *conn) gateAckN(t codec.PacketType, id uint16, reason codec.ReasonCode, n int) func(error) {
+	g := &gated{ack: codec.Ack{Type: t, PacketID: id, ReasonCode: reason}, wait: n}
+	c.gate(g)
+	return func(err error) {
+		c.gmu.Lock()
+		if g.err == nil {
+			g.err = err
+		}
+		g.wait--
+		last := g.wait == 0
+		err = g.err
+		c.gmu.Unlock()
+		if last {
+			c.complete(g, err)
+		}
+	}
 }
 
 // gateRaw queues an encoded packet (SUBACK, UNSUBACK) behind the store;
@@ -59,6 +81,7 @@ func (c *conn) gate(g *gated) func(error) {
 		return func(error) {}
 	}
 	c.gq = append(c.gq, g)
+	c.gn.Store(int32(len(c.gq)))
 	c.gmu.Unlock()
 	return func(err error) { c.complete(g, err) }
 }
@@ -93,23 +116,15 @@ func (c *conn) appendAck(t codec.PacketType, id uint16, reason codec.ReasonCode)
 }
 
 // gatedPending reports whether gated packets wait. Loop only.
-func (c *conn) gatedPending() bool {
-	if c.srv.store == nil {
-		return false // nothing is ever gated
-	}
-	c.gmu.Lock()
-	n := len(c.gq)
-	c.gmu.Unlock()
-	return n > 0
-}
+func (c *conn) gatedPending() bool { return c.gn.Load() > 0 }
 
 // appendGated moves the ready head of the gate queue into the batch. A
 // failed store change turns an acknowledgement into a refusal: a reason code
 // for 5.0, closing the connection for 3.1.1 PUBACK/PUBREC (they carry no
 // reason code, and the publisher must not believe the message stored).
 func (c *conn) appendGated(now int64) {
-	if c.srv.store == nil {
-		return
+	if c.gn.Load() == 0 {
+		return // the common case: nothing gated
 	}
 	c.gmu.Lock()
 	n := 0
@@ -125,6 +140,7 @@ func (c *conn) appendGated(now int64) {
 	m := copy(c.gq, c.gq[n:])
 	clear(c.gq[m:])
 	c.gq = c.gq[:m]
+	c.gn.Store(int32(m))
 	c.gwake = false
 	c.gmu.Unlock()
 	for i, g := range ready {
@@ -205,6 +221,7 @@ func (c *conn) closeGate() {
 	c.gclosed = true
 	q := c.gq
 	c.gq = nil
+	c.gn.Store(0)
 	for _, g := range q {
 		// Pending entries are completed later by the store: the reference
 		// goes now, and complete must not release it again.

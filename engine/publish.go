@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/tern-mqtt/tern/codec"
@@ -107,7 +108,12 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 			s.log.Warn("retained message not kept", "client_id", c.clientID, "topic", string(m.Topic), "err", err.Error())
 		}
 	}
-	matched, refused := s.routeMatched(m, res, now.UnixNano(), tx)
+	var overs []*sessions.Session
+	var holdBack *[]*sessions.Session
+	if p.QoS > 0 {
+		holdBack = &overs
+	}
+	matched, refused := s.routeMatched(m, res, now.UnixNano(), tx, holdBack)
 	m.Release()
 
 	reason := codec.Success
@@ -132,6 +138,20 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 		ackType = codec.PUBREC
 	}
 	switch {
+	case len(overs) > 0:
+		// Subscribers' queues are full: the acknowledgement waits until they
+		// drain (or holdBackMax), which holds back a publisher that keeps a
+		// window of unacknowledged messages, instead of dropping what it
+		// sends (a 3.1.1 PUBACK cannot refuse).
+		n := len(overs)
+		if tx != nil {
+			n++
+		}
+		done := c.gateAckN(ackType, p.PacketID, reason, n)
+		s.holdBackUntilDrained(overs, done)
+		if tx != nil {
+			tx.submit(done)
+		}
 	case tx != nil && p.QoS > 0:
 		tx.submit(c.gateAck(ackType, p.PacketID, reason))
 	case tx != nil:
@@ -140,6 +160,28 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 		c.appendAck(ackType, p.PacketID, reason)
 	}
 	return nil
+}
+
+// holdBackMax bounds how long a publisher's acknowledgement waits for a
+// subscriber's queue to drain.
+const holdBackMax = 5 * time.Second
+
+// holdBackUntilDrained calls done once per session, when its queue is within
+// its bounds again (or it goes offline or ends), or after holdBackMax.
+func (s *Server) holdBackUntilDrained(list []*sessions.Session, done func(error)) {
+	s.stats.heldBack.Add(1)
+	for _, sess := range list {
+		var once sync.Once
+		fn := func() { once.Do(func() { done(nil) }) }
+		sess.Lock()
+		waiting := sess.WhenDrained(fn)
+		sess.Unlock()
+		if !waiting {
+			fn()
+			continue
+		}
+		time.AfterFunc(holdBackMax, fn)
+	}
 }
 
 // refusePublish answers a QoS 1/2 PUBLISH that cannot be accepted: PUBACK or

@@ -300,6 +300,7 @@ type Stats struct {
 	acceptErrors, refusedConns                    atomic.Int64
 	received, sent, droppedQoS0, refused, expired atomic.Int64
 	storeRefused, retainRefused                   atomic.Int64
+	heldBack                                      atomic.Int64
 }
 
 // connRegistry tracks open connections for keep-alive checks and shutdown.
@@ -377,6 +378,9 @@ type Snapshot struct {
 	// StoreRefused counts changes the store refused (disk full, failed, its
 	// queue full).
 	StoreRefused int64
+	// HeldBack counts QoS 1/2 PUBLISH packets whose acknowledgement waited
+	// for a subscriber's full queue to drain.
+	HeldBack int64
 }
 
 // Snapshot returns the current state and counters.
@@ -396,5 +400,6 @@ func (s *Server) Snapshot() Snapshot {
 		RetainedBytes: s.retained.Bytes(),
 		RetainRefused: s.stats.retainRefused.Load(),
 		StoreRefused:  s.stats.storeRefused.Load(),
+		HeldBack:      s.stats.heldBack.Load(),
 	}
 }

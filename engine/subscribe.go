@@ -214,7 +214,7 @@ func (c *conn) sendRetained(reqs []retainedReq) {
 				m.Release()
 				m = cp
 			}
-			s.deliverTo(c.sess, m, qos, true, ids, now, tx)
+			s.deliverTo(c.sess, m, qos, true, ids, now, tx, nil)
 			m.Release()
 		}
 	}

@@ -92,6 +92,9 @@ type Session struct {
 
 	expiredStored []StoreRef // stored deliveries Next dropped as expired, for the engine to delete
 
+	overflow     bool     // set by OfferOverflow for its enqueue
+	drainWaiters []func() // called by the engine once the queue is back within its bounds
+
 	// Will is the will message of the attached connection, nil when none.
 	Will *Will
 	// Timer is the engine's pending timer for this session (will delay or
@@ -229,6 +232,48 @@ func (s *Session) Offer(d Delivery, now int64, room bool) (out Delivery, send bo
 	return d, false, s.enqueue(d)
 }
 
+// OfferOverflow is Offer for a QoS 1/2 delivery whose publisher can be held
+// back: an online session whose queue is full queues it anyway (up to twice
+// the byte bound) rather than refusing it, and over reports that the queue is
+// over its bounds, so that the caller slows the publisher (WhenDrained).
+// An offline session's queue refuses as Offer does: nobody drains it soon.
+func (s *Session) OfferOverflow(d Delivery, now int64, room bool) (out Delivery, send bool, drop Drop, over bool) {
+	s.overflow = true
+	out, send, drop = s.Offer(d, now, room)
+	s.overflow = false
+	return out, send, drop, drop == Accepted && !send && s.overBounds()
+}
+
+// overBounds reports whether the queue holds as many messages or bytes as
+// its bounds allow, or more.
+func (s *Session) overBounds() bool {
+	return s.queueLen() >= s.opts.MaxQueuedMessages || s.queueBytes >= s.opts.MaxQueuedBytes
+}
+
+// WhenDrained registers fn to be called once the queue is within its bounds
+// again, the session goes offline or ends (TakeDrained returns it then). It
+// returns false, registering nothing, when that is already so: the caller
+// calls fn itself.
+func (s *Session) WhenDrained(fn func()) bool {
+	if s.ended || s.owner == nil || !s.overBounds() {
+		return false
+	}
+	s.drainWaiters = append(s.drainWaiters, fn)
+	return true
+}
+
+// TakeDrained returns the functions registered with WhenDrained when the
+// queue is within its bounds (or all is true: the session went offline or
+// ended); the caller calls them without the lock.
+func (s *Session) TakeDrained(all bool) []func() {
+	if len(s.drainWaiters) == 0 || !all && s.overBounds() {
+		return nil
+	}
+	w := s.drainWaiters
+	s.drainWaiters = nil
+	return w
+}
+
 // Next takes the next queued delivery that may be sent now: expired messages
 // are dropped on the way (counted in expired), QoS 1/2 ones need room in the
 // in-flight window. ok is false when nothing can be sent.
@@ -299,6 +344,9 @@ func (s *Session) popHead() Delivery {
 func (s *Session) enqueue(d Delivery) Drop {
 	size := d.Msg.Size()
 	for s.queueLen() >= s.opts.MaxQueuedMessages || s.queueBytes+size > s.opts.MaxQueuedBytes {
+		if s.overflow && d.QoS > 0 && s.owner != nil && s.queueBytes+size <= 2*s.opts.MaxQueuedBytes {
+			break // OfferOverflow: over the bounds, the publisher is held back instead
+		}
 		if !s.dropOldestQoS0() {
 			d.Msg.Release()
 			if d.QoS == 0 {
