@@ -102,8 +102,10 @@ func TestKill9(t *testing.T) {
 	dataDir := filepath.Join(tmp, "data")
 	b := &broker{bin: bin, addr: freePort(t), logPath: filepath.Join(tmp, "tern.log")}
 	b.args = []string{"serve", "--listen", b.addr, "--event-loops", "2",
-		// No queue limit: a full queue drops what a 3.1.1 publisher was
-		// acknowledged for (see README), which is not what this test is about.
+		// No queue limit: the subscribers are offline while publishers run,
+		// and an offline session's full queue refuses what a 3.1.1 publisher
+		// cannot be told about (see README), which is not what this test is
+		// about.
 		"--max-queued-messages", "0"}
 	persistent := flags["data-dir"] && os.Getenv("TERN_CRASH_MEMORY") == ""
 	switch {
