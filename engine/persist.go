@@ -25,14 +25,18 @@ import (
 // retained message. QoS 0 deliveries and clean sessions live in memory only,
 // as in every broker.
 //
-// Three orderings keep a crash from losing or duplicating what was
+// These orderings keep a crash from losing or duplicating what was
 // acknowledged:
-//   - A message whose publish writes a batch is held (message.Hold) until the
-//     batch is durable: sessions queue it and send it only then. So no
-//     subscriber receives a QoS 2 message the broker could still forget and
-//     accept again from the publisher after a restart, and no subscriber can
-//     acknowledge (and so delete) a queue entry before its creation was even
-//     submitted.
+//   - A message whose publish writes a batch is held (message.Hold): sessions
+//     queue it and send it only once released. A QoS 2 message (and a will)
+//     is released when the batch is durable, so no subscriber receives one
+//     the broker could still forget and accept again from the publisher
+//     after a restart; a QoS 1 message once the batch is submitted, so no
+//     subscriber can acknowledge (and so delete) a queue entry before its
+//     creation was submitted. A failed batch withdraws its held message.
+//   - Every acknowledgement a new connection repeats (a PUBREC for a resent
+//     QoS 2 PUBLISH, a PUBCOMP, the resends after CONNACK) waits behind a
+//     barrier for the changes submitted before it.
 //   - A durable session's QoS 2 delivery is sent only after the store knows
 //     its packet id (it is resent with the same id after a restart, which the
 //     receiver recognises), and PUBREL only after the store knows the PUBREC
