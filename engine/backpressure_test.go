@@ -61,3 +61,27 @@ func TestPublisherHeldBackByFullQueue(t *testing.T) {
 		t.Fatalf("held back %d times, refused %d: the queue bound never held the publisher back", s.HeldBack, s.Refused)
 	}
 }
+
+// A subscriber that stopped reading does not slow its publishers down for
+// long (MQTT lets the broker drop for it; DESIGN invariant 5): once it has
+// acknowledged nothing for a while, its full queue refuses instead of
+// holding the publisher back, and the publisher's PUBACKs come promptly.
+func TestStalledSubscriberDoesNotHoldPublishersBack(t *testing.T) {
+	srv := testutil.StartBroker(t, engine.Options{MaxQueuedMessages: 10, MaxInflight: 5})
+	addr := srv.Addr().String()
+	stalled, _ := connectWire(t, addr, codec.Version5, "stalled", nil)
+	stalled.subscribe(1, 0, subscription("st/#", 1))
+	time.Sleep(1100 * time.Millisecond) // it has acknowledged nothing since it connected
+	pub, _ := connectWire(t, addr, codec.Version5, "pub", nil)
+	began := time.Now()
+	for i := 1; i <= 200; i++ {
+		pub.publish("st/t", 1, uint16(i), false, "m")
+		pub.expectAck(codec.PUBACK, uint16(i))
+	}
+	if took := time.Since(began); took > 2*time.Second {
+		t.Fatalf("200 PUBACKs took %v: a stalled subscriber held the publisher back", took)
+	}
+	if s := srv.Snapshot(); s.Refused == 0 {
+		t.Fatal("nothing refused for the stalled subscriber's full queue")
+	}
+}

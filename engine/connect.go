@@ -176,6 +176,7 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		c.storeConnect(sess, expiry)
 	}
 	prev = sess.Attach(c, recvMax)
+	sess.Progress = time.Now().UnixNano()
 	// Resend in flight while still holding the lock, so that no delivery
 	// another loop tracks meanwhile is sent twice (once as a resend).
 	c.resendLocked()

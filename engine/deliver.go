@@ -93,6 +93,13 @@ func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.S
 	return matched, refused
 }
 
+// stalledAfter is how long a subscriber may go without acknowledging
+// anything before a full queue stops holding its publishers back: a client
+// that stopped reading must not slow everybody who publishes to it; its
+// messages are refused instead (and it is disconnected as a slow consumer
+// if it stays over its outbound bound).
+const stalledAfter = time.Second
+
 // online reports whether a session has a connection; shared groups prefer
 // online members.
 func online(sess *sessions.Session) bool {
@@ -126,7 +133,7 @@ func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte,
 		drop sessions.Drop
 		over bool
 	)
-	if overs != nil && qos > 0 {
+	if overs != nil && qos > 0 && now-sess.Progress < int64(stalledAfter) {
 		d, send, drop, over = sess.OfferOverflow(in, now, room)
 		if over {
 			*overs = append(*overs, sess)

@@ -164,7 +164,7 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 
 // holdBackMax bounds how long a publisher's acknowledgement waits for a
 // subscriber's queue to drain.
-const holdBackMax = 5 * time.Second
+const holdBackMax = time.Second
 
 // holdBackUntilDrained calls done once per session, when its queue is within
 // its bounds again (or it goes offline or ends), or after holdBackMax.
@@ -266,8 +266,11 @@ func (c *conn) handleAck(a *codec.Ack) error {
 	case codec.PUBACK:
 		sess.Lock()
 		seq, msgID, _ := storedInflight(sess, a.PacketID)
-		if sess.Ack(a.PacketID, 'a') && seq != 0 && durable {
-			c.storeDone(wal.KindPuback, seq, msgID)
+		if sess.Ack(a.PacketID, 'a') {
+			sess.Progress = time.Now().UnixNano()
+			if seq != 0 && durable {
+				c.storeDone(wal.KindPuback, seq, msgID)
+			}
 		}
 		sess.Unlock()
 	case codec.PUBREC:
@@ -279,6 +282,9 @@ func (c *conn) handleAck(a *codec.Ack) error {
 			e = queueEntry(&in.Delivery, wal.PubrecReceived)
 		}
 		ok := sess.Ack(a.PacketID, 'r')
+		if ok {
+			sess.Progress = time.Now().UnixNano()
+		}
 		if a.ReasonCode.IsError() { // the receiver refused: the flow ends here (4.3.3)
 			if sess.Ack(a.PacketID, 'c') && seq != 0 && durable {
 				c.storeDone(wal.KindPubcomp, seq, msgID)

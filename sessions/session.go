@@ -92,6 +92,11 @@ type Session struct {
 
 	expiredStored []StoreRef // stored deliveries Next dropped as expired, for the engine to delete
 
+	// Progress is when (unix nanoseconds) the session's client last showed
+	// it takes deliveries: attached, or acknowledged one. The engine holds
+	// publishers back only for a session that makes progress.
+	Progress int64
+
 	overflow     bool     // set by OfferOverflow for its enqueue
 	drainWaiters []func() // called by the engine once the queue is back within its bounds
 
