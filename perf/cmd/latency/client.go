@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/tern-mqtt/tern/codec"
+)
+
+// dial connects to addr from 127.0.0.src and completes an MQTT 3.1.1
+// CONNECT (clean session, keep-alive off) with clientID.
+func dial(ctx context.Context, addr, clientID string, src int) (net.Conn, error) {
+	d := net.Dialer{Timeout: handshakeTimeout, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(src))}}
+	c, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	p := &codec.Packet{Type: codec.CONNECT}
+	p.Connect = codec.Connect{ProtocolVersion: codec.Version311, CleanStart: true, ClientID: []byte(clientID)}
+	if err := roundTrip(c, p, codec.CONNACK); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	if p.Connack.ReasonCode != codec.Success {
+		c.Close()
+		return nil, fmt.Errorf("connect refused: %v", p.Connack.ReasonCode)
+	}
+	return c, nil
+}
+
+// subscribe subscribes c to filter at qos and waits for the SUBACK.
+func subscribe(c net.Conn, filter string, qos byte) error {
+	p := &codec.Packet{Type: codec.SUBSCRIBE}
+	p.Subscribe = codec.Subscribe{PacketID: 1, Subscriptions: []codec.Subscription{{Filter: []byte(filter), QoS: qos}}}
+	if err := roundTrip(c, p, codec.SUBACK); err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	if len(p.Suback.ReasonCodes) != 1 || p.Suback.ReasonCodes[0] != qos {
+		return fmt.Errorf("subscription to %q refused: % x", filter, p.Suback.ReasonCodes)
+	}
+	return nil
+}
+
+// roundTrip writes p, then reads one packet into p and checks it is of type
+// want. It reads byte by byte past the fixed header, so that no byte of a
+// later packet is consumed.
+func roundTrip(c net.Conn, p *codec.Packet, want codec.PacketType) error {
+	out, err := p.Append(nil, codec.Version311)
+	if err != nil {
+		return err
+	}
+	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write(out); err != nil {
+		return err
+	}
+	dec := codec.Decoder{Version: codec.Version311}
+	var buf []byte
+	one := make([]byte, 1)
+	for {
+		if _, err := c.Read(one); err != nil {
+			return fmt.Errorf("waiting for %v: %w", want, err)
+		}
+		buf = append(buf, one[0])
+		n, err := dec.Decode(buf, p)
+		if err == nil && n == len(buf) {
+			if p.Type != want {
+				return fmt.Errorf("got %v, want %v", p.Type, want)
+			}
+			return nil
+		}
+		if !errors.Is(err, codec.ErrNeedMore) {
+			return err
+		}
+	}
+}
+
+// readLoop reads c until it fails or is closed, hands every whole packet to
+// onPacket (valid only during the call) and calls afterRead, when not nil,
+// once per read.
+func readLoop(c net.Conn, bufSize int, onPacket func(*codec.Packet), afterRead func() error) error {
+	dec := codec.Decoder{Version: codec.Version311}
+	var p codec.Packet
+	buf := make([]byte, bufSize)
+	have := 0
+	for {
+		m, err := c.Read(buf[have:])
+		if err != nil {
+			return err
+		}
+		have += m
+		off := 0
+		for off < have {
+			k, err := dec.Decode(buf[off:have], &p)
+			if errors.Is(err, codec.ErrNeedMore) {
+				break
+			}
+			if err != nil {
+				return fmt.Errorf("decode: %w", err)
+			}
+			off += k
+			onPacket(&p)
+		}
+		if afterRead != nil {
+			if err := afterRead(); err != nil {
+				return err
+			}
+		}
+		have = copy(buf, buf[off:have])
+		if have == len(buf) { // one packet larger than the buffer
+			buf = append(buf, make([]byte, len(buf))...)
+		}
+	}
+}
