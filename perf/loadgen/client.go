@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"time"
 
 	"github.com/tern-mqtt/tern/codec"
@@ -83,22 +84,52 @@ func readPacket(c net.Conn, dec *codec.Decoder, p *codec.Packet) error {
 }
 
 // subscribe reads and counts PUBLISHes from c until c fails or is closed,
-// acknowledging each QoS 1 PUBLISH, with one write of PUBACKs per read.
-func (r *run) subscribe(c net.Conn, ct *counters) {
+// acknowledging each QoS 1 PUBLISH with PUBACK and each QoS 2 one with PUBREC
+// (and the PUBREL that follows with PUBCOMP), with one write of those per
+// read. A message counts as received on its PUBLISH. When sv is not nil it
+// records every message's tag there and counts those recorded before as
+// duplicates; when want is not nil, PUBLISHes to another topic count as
+// misrouted.
+func (r *run) subscribe(c net.Conn, ct *counters, sv *seen, want []byte, bufSize int) {
 	var acks []byte
-	n := int64(0)
-	r.readLoop(c, "subscriber", 256<<10, func(p *codec.Packet) {
-		if p.Type != codec.PUBLISH {
+	var tags []tag
+	n, bad := int64(0), int64(0)
+	r.readLoop(c, "subscriber", bufSize, func(p *codec.Packet) {
+		switch p.Type {
+		case codec.PUBLISH:
+		case codec.PUBREL:
+			acks = appendAck(acks, codec.PUBCOMP, p.Ack.PacketID)
+			return
+		default:
 			return
 		}
 		n++
-		if p.Publish.QoS == 1 {
-			id := p.Publish.PacketID
-			acks = append(acks, byte(codec.PUBACK)<<4, 2, byte(id>>8), byte(id))
+		switch id := p.Publish.PacketID; p.Publish.QoS {
+		case 1:
+			acks = appendAck(acks, codec.PUBACK, id)
+		case 2:
+			acks = appendAck(acks, codec.PUBREC, id)
+		}
+		if want != nil && !bytes.Equal(p.Publish.Topic, want) {
+			bad++
+			return
+		}
+		if sv != nil {
+			t, ok := readTag(p.Publish.Payload, r.o.Publishers)
+			if !ok {
+				bad++
+				return
+			}
+			tags = append(tags, t)
 		}
 	}, func() error {
+		if len(tags) > 0 {
+			ct.dups.Add(sv.add(tags))
+			tags = tags[:0]
+		}
+		ct.misrouted.Add(bad)
 		ct.received.Add(n)
-		n = 0
+		n, bad = 0, 0
 		if len(acks) == 0 {
 			return nil
 		}
@@ -106,6 +137,15 @@ func (r *run) subscribe(c net.Conn, ct *counters) {
 		acks = acks[:0]
 		return err
 	})
+}
+
+// appendAck appends a 3.1.1 PUBACK, PUBREC, PUBREL or PUBCOMP for id to b.
+func appendAck(b []byte, t codec.PacketType, id uint16) []byte {
+	flags := byte(0)
+	if t == codec.PUBREL {
+		flags = 0x02 // MQTT-3.6.1-1
+	}
+	return append(b, byte(t)<<4|flags, 2, byte(id>>8), byte(id))
 }
 
 // readLoop reads c until it fails or is closed, decodes every whole packet
@@ -148,19 +188,27 @@ func (r *run) readLoop(c net.Conn, role string, bufSize int, onPacket func(*code
 }
 
 // publish sends PUBLISHes of o.PayloadSize bytes to topic until r stops or
-// o.MaxMessages are sent: QoS 0 in writes of o.Batch packets, QoS 1 keeping at
-// most o.Window unacknowledged.
-func (r *run) publish(c net.Conn, topic []byte, ct *counters) {
+// o.MaxMessages are sent: QoS 0 in writes of o.Batch packets, QoS 1 and 2
+// keeping at most o.Window incomplete (not yet PUBACKed or PUBCOMPed). When
+// the run counts duplicates, each payload starts with its tag: publisher
+// index pub and the message's sequence number.
+func (r *run) publish(c net.Conn, pub int, topic []byte, ct *counters) {
 	pkt, idAt := template(topic, r.o.PayloadSize, r.o.QoS)
+	var tagAt int // offset of the payload in pkt, or -1 for untagged
+	if r.o.countsDuplicates() {
+		tagAt = len(pkt) - r.o.PayloadSize
+	} else {
+		tagAt = -1
+	}
 	if r.o.QoS == 0 {
-		r.publish0(c, pkt, ct)
+		r.publish0(c, pkt, pub, tagAt, ct)
 		return
 	}
-	r.publish1(c, pkt, idAt, ct)
+	r.publish1(c, pkt, idAt, pub, tagAt, ct)
 }
 
 // template encodes one PUBLISH and returns it with the offset of its packet
-// id (QoS 1), so that later packets are copies with the id patched.
+// id (QoS 1 and 2), so that later packets are copies with the id patched.
 func template(topic []byte, size int, qos byte) ([]byte, int) {
 	pub := codec.Publish{QoS: qos, Topic: topic, Payload: bytes.Repeat([]byte{'x'}, size)}
 	if qos > 0 {
@@ -181,7 +229,18 @@ func (r *run) budget(sent, want int64) int64 {
 	return want
 }
 
-func (r *run) publish0(c net.Conn, pkt []byte, ct *counters) {
+// wrote counts the whole packets of size size that a write of n bytes sent,
+// and marks the connection torn when the write stopped mid-packet.
+func wrote(n, size int, ct *counters) int64 {
+	if n%size != 0 {
+		ct.torn.Store(true)
+	}
+	w := int64(n / size)
+	ct.sent.Add(w)
+	return w
+}
+
+func (r *run) publish0(c net.Conn, pkt []byte, pub, tagAt int, ct *counters) {
 	batch := bytes.Repeat(pkt, r.o.Batch)
 	var sent int64
 	for !r.stop.Load() {
@@ -189,12 +248,15 @@ func (r *run) publish0(c net.Conn, pkt []byte, ct *counters) {
 		if k <= 0 {
 			return
 		}
+		if tagAt >= 0 {
+			for i := range k {
+				putTag(batch[int(i)*len(pkt)+tagAt:], pub, uint64(sent+i))
+			}
+		}
 		n, err := c.Write(batch[:k*int64(len(pkt))])
 		// A write cut short (by the deadline set at stop) still delivered
 		// its whole packets.
-		w := int64(n / len(pkt))
-		sent += w
-		ct.sent.Add(w)
+		sent += wrote(n, len(pkt), ct)
 		if err != nil {
 			r.fail(fmt.Errorf("publisher write: %w", err))
 			return
@@ -202,7 +264,7 @@ func (r *run) publish0(c net.Conn, pkt []byte, ct *counters) {
 	}
 }
 
-func (r *run) publish1(c net.Conn, pkt []byte, idAt int, ct *counters) {
+func (r *run) publish1(c net.Conn, pkt []byte, idAt, pub, tagAt int, ct *counters) {
 	wake := make(chan struct{}, 1)
 	r.readers.Add(1)
 	go func() {
@@ -230,18 +292,19 @@ func (r *run) publish1(c net.Conn, pkt []byte, idAt int, ct *counters) {
 			continue
 		}
 		buf = buf[:0]
-		for range room {
+		for i := range room {
 			if id++; id == 0 {
 				id = 1
 			}
 			buf = append(buf, pkt...)
-			buf[len(buf)-len(pkt)+idAt] = byte(id >> 8)
-			buf[len(buf)-len(pkt)+idAt+1] = byte(id)
+			p := buf[len(buf)-len(pkt):]
+			p[idAt], p[idAt+1] = byte(id>>8), byte(id)
+			if tagAt >= 0 {
+				putTag(p[tagAt:], pub, uint64(sent+i))
+			}
 		}
 		n, err := c.Write(buf)
-		w := int64(n / len(pkt))
-		sent += w
-		ct.sent.Add(w)
+		sent += wrote(n, len(pkt), ct)
 		if err != nil {
 			r.fail(fmt.Errorf("publisher write: %w", err))
 			return
@@ -249,15 +312,30 @@ func (r *run) publish1(c net.Conn, pkt []byte, idAt int, ct *counters) {
 	}
 }
 
-// readAcks counts the PUBACKs on c until it fails or is closed, and signals
-// wake after each read that brought some.
+// readAcks reads c until it fails or is closed: it counts PUBACKs (QoS 1)
+// or PUBCOMPs (QoS 2) and signals wake after each read that brought some,
+// and answers each PUBREC with PUBREL. PUBRELs cut off by the write deadline
+// halt sets are written once resume lifts it, so that messages still in
+// flight complete during the drain.
 func (r *run) readAcks(c net.Conn, ct *counters, wake chan<- struct{}) {
+	done := codec.PUBACK
+	if r.o.QoS == 2 {
+		done = codec.PUBCOMP
+	}
 	n := int64(0)
+	var rels []byte
 	r.readLoop(c, "publisher", 64<<10, func(p *codec.Packet) {
-		if p.Type == codec.PUBACK {
+		switch p.Type {
+		case done:
 			n++
+		case codec.PUBREC:
+			rels = appendAck(rels, codec.PUBREL, p.Ack.PacketID)
 		}
 	}, func() error {
+		if err := r.writeRels(c, rels); err != nil {
+			return err
+		}
+		rels = rels[:0]
 		if n > 0 {
 			ct.acked.Add(n)
 			n = 0
@@ -268,4 +346,21 @@ func (r *run) readAcks(c net.Conn, ct *counters, wake chan<- struct{}) {
 		}
 		return nil
 	})
+}
+
+// writeRels writes b (PUBRELs) to a publisher's connection, waiting out the
+// write deadline halt sets: a write it cut short is finished after resume.
+// If the publisher's own write was cut mid-packet, resume keeps the deadline
+// and the retry fails.
+func (r *run) writeRels(c net.Conn, b []byte) error {
+	if len(b) == 0 {
+		return nil
+	}
+	n, err := c.Write(b)
+	if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) || !r.stop.Load() {
+		return err
+	}
+	<-r.resumed
+	_, err = c.Write(b[n:])
+	return err
 }

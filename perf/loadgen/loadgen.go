@@ -1,6 +1,8 @@
 // Package loadgen drives a running MQTT broker over raw TCP and measures it:
 // N publishers and M subscribers speaking MQTT 3.1.1 through the codec package
-// (no client library), a warm-up, a measured interval bounded in time and in
+// (no client library) at QoS 0, 1 or 2, every subscriber on one filter (fan-in,
+// fan-out, or one shared-subscription group) or publisher i paired with
+// subscriber i, a warm-up, a measured interval bounded in time and in
 // message count, a drain, and then counts of messages sent, received and lost,
 // the delivery rate, and the broker process's CPU time over the measured
 // interval read from /proc.
@@ -16,6 +18,7 @@ import (
 	"math"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,21 +27,29 @@ import (
 // Options describes one load run. Zero fields take the defaults documented on
 // each field; EnsureDefaults fills them.
 type Options struct {
-	Addr        string        // broker TCP address; required
-	Publishers  int           // publishing connections; default 1
-	Subscribers int           // subscribing connections; default 1
-	QoS         byte          // 0 or 1, for both PUBLISH and SUBSCRIBE
-	PayloadSize int           // bytes of payload per message; default 64
-	Filter      string        // every subscriber's filter; default "bench/+"
-	TopicPrefix string        // publisher i publishes to TopicPrefix+i; default "bench/"
-	Window      int           // QoS 1: unacknowledged PUBLISHes per publisher; default 64
+	Addr        string // broker TCP address; required
+	Publishers  int    // publishing connections; default 1
+	Subscribers int    // subscribing connections; default 1
+	QoS         byte   // 0, 1 or 2, for both PUBLISH and SUBSCRIBE
+	PayloadSize int    // bytes of payload per message; default 64
+	// Filter is every subscriber's filter; default "bench/+". A shared
+	// filter ($share/GROUP/...) makes the subscribers one group: each
+	// message is expected once across them, not once per subscriber.
+	Filter      string
+	TopicPrefix string // publisher i publishes to TopicPrefix+i; default "bench/"
+	// Pairs subscribes subscriber i to TopicPrefix+i instead of Filter, so
+	// that it receives publisher i's messages only (it counts any other as
+	// misrouted). It needs as many subscribers as publishers.
+	Pairs       bool
+	Window      int           // QoS 1 and 2: incomplete PUBLISHes per publisher; default 64
 	Batch       int           // QoS 0: PUBLISHes per write; default 64
 	Warmup      time.Duration // load before the measured interval; 0 means none
 	Duration    time.Duration // measured interval; default 5 s
 	MaxMessages int64         // per publisher; 0 means unbounded (time only)
 	// DrainTimeout bounds the wait, after publishing stops, for messages
 	// still in flight; default 5 s. Draining also ends once every expected
-	// message arrived or nothing arrived for StallTimeout.
+	// message arrived (and, at QoS 1 and 2, every publisher's message was
+	// acknowledged) or nothing arrived for StallTimeout.
 	DrainTimeout time.Duration
 	StallTimeout time.Duration // default 1 s
 	// SourceAddrs spreads connections over local addresses 127.0.0.1 ..
@@ -110,8 +121,12 @@ func (o *Options) validate() error {
 	switch {
 	case o.Addr == "":
 		return errors.New("loadgen: no broker address")
-	case o.QoS > 1:
+	case o.QoS > 2:
 		return fmt.Errorf("loadgen: QoS %d not supported", o.QoS)
+	case o.Pairs && o.Publishers != o.Subscribers:
+		return fmt.Errorf("loadgen: %d publishers cannot pair with %d subscribers", o.Publishers, o.Subscribers)
+	case o.countsDuplicates() && o.PayloadSize < tagSize:
+		return fmt.Errorf("loadgen: counting duplicates needs payloads of at least %d bytes", tagSize)
 	case o.Publishers < 0 || o.Subscribers < 0 || o.PayloadSize < 0 || o.Window < 0 || o.Batch < 0:
 		return errors.New("loadgen: negative count")
 	case o.Window > 65535:
@@ -122,14 +137,41 @@ func (o *Options) validate() error {
 	return nil
 }
 
+// shared reports whether the subscribers form one shared-subscription group.
+func (o *Options) shared() bool { return !o.Pairs && strings.HasPrefix(o.Filter, "$share/") }
+
+// countsDuplicates reports whether the run tags every payload with its
+// publisher and sequence number to count duplicate deliveries: at QoS 2,
+// where there must be none, and for a shared group, where each message must
+// reach one member once. Elsewhere it is off, so that a wide fan-out does
+// not keep a bitmap per subscriber.
+func (o *Options) countsDuplicates() bool { return o.QoS == 2 || o.shared() }
+
+// perMessage is how many deliveries each message sent is expected to make.
+func (o *Options) perMessage() int64 {
+	if o.Pairs || o.shared() {
+		return 1
+	}
+	return int64(o.Subscribers)
+}
+
 // Result is what one Run measured. Totals cover the whole run, warm-up and
 // drain included; the rates and CPU cover the measured interval only.
 type Result struct {
 	Sent     int64 `json:"sent"`     // PUBLISHes written by all publishers
-	Acked    int64 `json:"acked"`    // PUBACKs received by publishers (QoS 1)
-	Received int64 `json:"received"` // PUBLISHes read by all subscribers
-	// Lost is Sent × Subscribers − Received: every subscriber's filter is
-	// expected to match every publisher's topic.
+	Acked    int64 `json:"acked"`    // PUBACKs (QoS 1) or PUBCOMPs (QoS 2) received by publishers
+	Received int64 `json:"received"` // PUBLISHes read by all subscribers, duplicates included
+	// Duplicates counts deliveries of a message that had already reached
+	// the same subscriber (or, for a shared group, any member of the
+	// group). Counted only at QoS 2 and for a shared group, from a tag at
+	// the start of each payload.
+	Duplicates int64 `json:"duplicates"`
+	// Misrouted counts deliveries a subscriber should not have had: in
+	// Pairs, another publisher's topic; when counting duplicates, a payload
+	// without a valid tag.
+	Misrouted int64 `json:"misrouted"`
+	// Lost is Expected − (Received − Duplicates − Misrouted): the messages
+	// that never arrived where they should have.
 	Lost    int64   `json:"lost"`
 	LossPct float64 `json:"loss_pct"`
 
@@ -144,26 +186,31 @@ type Result struct {
 	MaxGap           time.Duration `json:"max_gap_ns"`     // longest run of such periods
 	Drain            time.Duration `json:"drain_ns"`       // time spent draining after publishing stopped
 	// DrainEnd says why draining stopped: "complete" (every expected
-	// message arrived), "stalled" (nothing arrived for StallTimeout: the
+	// message arrived, and was acknowledged at QoS 1 and 2), "stalled" (nothing arrived for StallTimeout: the
 	// rest is lost) or "timeout" (still arriving at DrainTimeout: Lost then
 	// counts a backlog the broker still held, not only drops).
 	DrainEnd         string  `json:"drain_end"`
 	ConnErrors       int64   `json:"conn_errors"`     // connections that failed mid-run
 	FirstError       string  `json:"first_error"`     // the first of those, for the report
 	Cores            float64 `json:"broker_cores"`    // BrokerCPU ÷ Measured
-	Expected         int64   `json:"expected"`        // Sent × Subscribers
+	Expected         int64   `json:"expected"`        // Sent × Subscribers; Sent for Pairs and shared groups
 	Publishers       int     `json:"publishers"`      // echo of the options, for the JSON line
 	Subscribers      int     `json:"subscribers"`     //
 	QoS              byte    `json:"qos"`             //
 	PayloadSize      int     `json:"payload_bytes"`   //
 	PersistentSubs   bool    `json:"persistent_subs"` //
 	PersistentPubs   bool    `json:"persistent_pubs"` //
+	Filter           string  `json:"filter"`          // "" for Pairs
+	Pairs            bool    `json:"pairs"`           //
 	DeliveredPerSent float64 `json:"fanout_observed"` // Received ÷ Sent
 }
 
 // counters are the per-connection counts one goroutine writes and Run reads.
 type counters struct {
-	sent, acked, received atomic.Int64
+	sent, acked, received, dups, misrouted atomic.Int64
+	// torn is set when a publisher's write stopped mid-packet: nothing
+	// more may be written to that connection.
+	torn atomic.Bool
 }
 
 // run is the shared state of one Run.
@@ -172,10 +219,15 @@ type run struct {
 	stop     atomic.Bool   // publishers stop sending when set
 	stopped  chan struct{} // closed with stop set, for publishers waiting on acks
 	haltOnce sync.Once
-	readers  sync.WaitGroup // the PUBACK readers of QoS 1 publishers
-	errs     atomic.Int64
-	errOnce  sync.Once
-	err1     string
+	// resumed is closed once the publishers have stopped and the write
+	// deadline halt set is lifted, so that QoS 2 publishers' readers can
+	// again send PUBREL for what is still in flight.
+	resumed    chan struct{}
+	resumeOnce sync.Once
+	readers    sync.WaitGroup // the PUBACK readers of QoS 1 publishers
+	errs       atomic.Int64
+	errOnce    sync.Once
+	err1       string
 }
 
 // halt stops the publishers and unblocks any of them stuck in a write to a
@@ -187,6 +239,20 @@ func (r *run) halt(pubs []net.Conn) {
 		for _, c := range pubs {
 			_ = c.SetWriteDeadline(time.Now())
 		}
+	})
+}
+
+// resume lifts the write deadline halt set on the publishers whose writes
+// ended on a packet boundary (none when pubs is nil) and releases readers
+// waiting to write.
+func (r *run) resume(pubs []net.Conn, cs []*counters) {
+	r.resumeOnce.Do(func() {
+		for i, c := range pubs {
+			if !cs[i].torn.Load() {
+				_ = c.SetWriteDeadline(time.Time{})
+			}
+		}
+		close(r.resumed)
 	})
 }
 
@@ -208,12 +274,13 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	if err := o.validate(); err != nil {
 		return Result{}, err
 	}
-	r := &run{o: o, stopped: make(chan struct{})}
+	r := &run{o: o, stopped: make(chan struct{}), resumed: make(chan struct{})}
 	var conns []net.Conn
 	var wg sync.WaitGroup
 	pubConns := make([]net.Conn, o.Publishers)
 	defer func() {
 		r.halt(nil)
+		r.resume(nil, nil)
 		for _, c := range conns {
 			_ = c.Close()
 		}
@@ -231,7 +298,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 		conns = append(conns, c)
 		id := o.ClientIDPrefix + "-sub-" + strconv.Itoa(i)
-		if err := handshake(c, id, o.PersistentSubscribers, o.Filter, o.QoS); err != nil {
+		filter := o.Filter
+		if o.Pairs {
+			filter = o.TopicPrefix + strconv.Itoa(i)
+		}
+		if err := handshake(c, id, o.PersistentSubscribers, filter, o.QoS); err != nil {
 			return Result{}, fmt.Errorf("loadgen: subscriber %d: %w", i, err)
 		}
 		subs[i] = new(counters)
@@ -249,15 +320,31 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		pubs[i], pubConns[i] = new(counters), c
 	}
 
+	// One record of what arrived per subscriber, or one for a whole shared
+	// group.
+	var group *seen
+	if o.shared() {
+		group = newSeen(o.Publishers)
+	}
+	// Large fan-outs get smaller read buffers: 64 MiB in all at most.
+	bufSize := min(256<<10, max(16<<10, (64<<20)/max(1, o.Subscribers)))
 	for i, c := range conns[:o.Subscribers] {
+		sv := group
+		if sv == nil && o.countsDuplicates() {
+			sv = newSeen(o.Publishers)
+		}
+		var want []byte // the only topic subscriber i may receive, in Pairs
+		if o.Pairs {
+			want = []byte(o.TopicPrefix + strconv.Itoa(i))
+		}
 		wg.Add(1)
-		go func() { defer wg.Done(); r.subscribe(c, subs[i]) }()
+		go func() { defer wg.Done(); r.subscribe(c, subs[i], sv, want, bufSize) }()
 	}
 	var pubWG sync.WaitGroup
 	for i, c := range pubConns {
 		topic := []byte(o.TopicPrefix + strconv.Itoa(i))
 		pubWG.Add(1)
-		go func() { defer pubWG.Done(); r.publish(c, topic, pubs[i]) }()
+		go func() { defer pubWG.Done(); r.publish(c, i, topic, pubs[i]) }()
 	}
 	pubsDone := make(chan struct{})
 	go func() { pubWG.Wait(); close(pubsDone) }()
@@ -271,6 +358,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	sent := func() int64 { return sum(pubs, func(c *counters) *atomic.Int64 { return &c.sent }) }
 	recv := func() int64 { return sum(subs, func(c *counters) *atomic.Int64 { return &c.received }) }
+	// good counts the deliveries that count against the expected: neither
+	// duplicated nor misrouted.
+	good := func() int64 {
+		return recv() - sum(subs, func(c *counters) *atomic.Int64 { return &c.dups }) -
+			sum(subs, func(c *counters) *atomic.Int64 { return &c.misrouted })
+	}
 
 	// Warm-up: load without measuring, unless the publishers finish first.
 	select {
@@ -328,20 +421,28 @@ measure:
 	}
 	r.halt(pubConns)
 	<-pubsDone
+	r.resume(pubConns, pubs)
 
-	// Drain: wait for what is still in flight, bounded.
-	expected := sent() * int64(o.Subscribers)
+	// Drain: wait for what is still in flight, bounded: the deliveries and,
+	// at QoS 1 and 2, the publishers' acknowledgements (at QoS 2 a broker
+	// may forward a message only on its PUBREL).
+	total := sent()
+	expected := total * o.perMessage()
+	acked := func() int64 { return sum(pubs, func(c *counters) *atomic.Int64 { return &c.acked }) }
+	complete := func(delivered, acks int64) bool {
+		return delivered >= expected && (o.QoS == 0 || acks >= total)
+	}
 	drainStart := time.Now()
 	deadline := drainStart.Add(o.DrainTimeout)
-	lastN, lastChange := recv(), drainStart
-	for time.Now().Before(deadline) && lastN < expected && time.Since(lastChange) < o.StallTimeout {
+	lastN, lastAcks, lastChange := good(), acked(), drainStart
+	for time.Now().Before(deadline) && !complete(lastN, lastAcks) && time.Since(lastChange) < o.StallTimeout {
 		time.Sleep(time.Millisecond)
-		if n := recv(); n != lastN {
-			lastN, lastChange = n, time.Now()
+		if n, a := good(), acked(); n != lastN || a != lastAcks {
+			lastN, lastAcks, lastChange = n, a, time.Now()
 		}
 	}
 	switch {
-	case lastN >= expected:
+	case complete(lastN, lastAcks):
 		res.DrainEnd = "complete"
 	case time.Since(lastChange) >= o.StallTimeout:
 		res.DrainEnd = "stalled"
@@ -359,10 +460,12 @@ measure:
 	r.readers.Wait()
 
 	res.Sent = sent()
-	res.Acked = sum(pubs, func(c *counters) *atomic.Int64 { return &c.acked })
+	res.Acked = acked()
 	res.Received = recv()
-	res.Expected = res.Sent * int64(o.Subscribers)
-	res.Lost = res.Expected - res.Received
+	res.Duplicates = sum(subs, func(c *counters) *atomic.Int64 { return &c.dups })
+	res.Misrouted = sum(subs, func(c *counters) *atomic.Int64 { return &c.misrouted })
+	res.Expected = res.Sent * o.perMessage()
+	res.Lost = res.Expected - (res.Received - res.Duplicates - res.Misrouted)
 	if res.Expected > 0 {
 		res.LossPct = 100 * float64(res.Lost) / float64(res.Expected)
 	}
@@ -393,6 +496,10 @@ measure:
 	res.ConnErrors, res.FirstError = r.errs.Load(), r.err1
 	res.Publishers, res.Subscribers, res.QoS, res.PayloadSize = o.Publishers, o.Subscribers, o.QoS, o.PayloadSize
 	res.PersistentSubs, res.PersistentPubs = o.PersistentSubscribers, o.PersistentPublishers
+	res.Pairs = o.Pairs
+	if !o.Pairs {
+		res.Filter = o.Filter
+	}
 	return res, nil
 }
 

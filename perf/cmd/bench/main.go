@@ -56,6 +56,20 @@ var scenarios = []scenario{
 		o: loadgen.Options{Publishers: 8, Subscribers: 1, QoS: 1, PayloadSize: 64, Window: 64}},
 	{name: "fanout-qos0", desc: "fan-out QoS 0, 1 publisher → 50 subscribers on bench/+, 64 B",
 		o: loadgen.Options{Publishers: 1, Subscribers: 50, QoS: 0, PayloadSize: 64}},
+	// Window 16: Mosquitto drops a publisher with more than
+	// max_inflight_messages (default 20) incomplete incoming QoS 2 messages.
+	{name: "fanin-qos2", desc: "fan-in QoS 2, 8 publishers → 1 subscriber on bench/+, 64 B, window 16, duplicates counted",
+		o: loadgen.Options{Publishers: 8, Subscribers: 1, QoS: 2, PayloadSize: 64, Window: 16}},
+	{name: "fanin-qos0-4k", desc: "fan-in QoS 0, 8 publishers → 1 subscriber on bench/+, 4 KiB",
+		o: loadgen.Options{Publishers: 8, Subscribers: 1, QoS: 0, PayloadSize: 4096}},
+	{name: "fanout-qos1", desc: "fan-out QoS 1, 1 publisher → 50 subscribers on bench/+, 64 B, window 64",
+		o: loadgen.Options{Publishers: 1, Subscribers: 50, QoS: 1, PayloadSize: 64, Window: 64}},
+	{name: "fanout1000-qos0", desc: "fan-out QoS 0, 1 publisher → 1000 subscribers on bench/+, 64 B",
+		o: loadgen.Options{Publishers: 1, Subscribers: 1000, QoS: 0, PayloadSize: 64}},
+	{name: "p2p-qos1", desc: "point to point QoS 1, 100 pairs: publisher i → bench/p2p/i → subscriber i, 64 B, window 64",
+		o: loadgen.Options{Publishers: 100, Subscribers: 100, Pairs: true, TopicPrefix: "bench/p2p/", QoS: 1, PayloadSize: 64, Window: 64}},
+	{name: "shared-qos1", desc: "shared QoS 1, 8 publishers → 4 subscribers in $share/g/bench/+, 64 B, window 64, duplicates counted across the group",
+		o: loadgen.Options{Publishers: 8, Subscribers: 4, Filter: "$share/g/bench/+", QoS: 1, PayloadSize: 64, Window: 64}},
 }
 
 // line is the JSON line printed per run.
@@ -160,6 +174,10 @@ func run() error {
 				return fmt.Errorf("%s round %d: %w", p.Name, round, err)
 			}
 			results[p.Name] = append(results[p.Name], res)
+			if res.Duplicates != 0 || res.Misrouted != 0 {
+				fmt.Fprintf(os.Stderr, "bench: %s round %d: %d duplicate and %d misrouted deliveries of %d\n",
+					p.Name, round, res.Duplicates, res.Misrouted, res.Received)
+			}
 			if err := enc.Encode(line{Scenario: sc.name, Broker: p.Name, Round: round, LoadAvg: load, Result: res}); err != nil {
 				return err
 			}
