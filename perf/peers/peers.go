@@ -306,3 +306,38 @@ func (w *tailWriter) Write(p []byte) (int, error) {
 }
 
 func (w *tailWriter) String() string { return strconv.Quote(string(w.b)) }
+
+// PrepareAll prepares the comma-separated brokers in names in a new
+// temporary directory that cleanup removes. Brokers that are not installed
+// are skipped with a line on stderr under prog's name; none at all is an
+// error.
+func PrepareAll(ctx context.Context, names, prog string) ([]*Peer, func(), error) {
+	dir, err := os.MkdirTemp("", "tern-"+prog+"-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { _ = os.RemoveAll(dir) }
+	if err := os.Chmod(dir, 0o755); err != nil { // Mosquitto reads its config as user mosquitto
+		cleanup()
+		return nil, nil, err
+	}
+	var ps []*Peer
+	for _, name := range strings.Split(names, ",") {
+		p, err := Prepare(ctx, strings.TrimSpace(name), dir)
+		if errors.Is(err, ErrMissing) {
+			fmt.Fprintf(os.Stderr, "%s: skipping %s: %v\n", prog, name, err)
+			continue
+		}
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		fmt.Fprintf(os.Stderr, "%s: %s: %s\n", prog, p.Name, p.Version)
+		ps = append(ps, p)
+	}
+	if len(ps) == 0 {
+		cleanup()
+		return nil, nil, errors.New("no broker to run")
+	}
+	return ps, cleanup, nil
+}

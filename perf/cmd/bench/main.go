@@ -25,7 +25,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -128,33 +127,16 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	dir, err := os.MkdirTemp("", "tern-bench-")
+	ps, cleanup, err := peers.PrepareAll(ctx, *brokers, "bench")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o755); err != nil { // Mosquitto reads its config as user mosquitto
-		return err
-	}
-
-	var ps []*peers.Peer
-	for _, name := range strings.Split(*brokers, ",") {
-		p, err := peers.Prepare(ctx, strings.TrimSpace(name), dir)
-		if errors.Is(err, peers.ErrMissing) {
-			fmt.Fprintf(os.Stderr, "bench: skipping %s: %v\n", name, err)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		if strings.HasPrefix(p.Name, "tern") {
+	defer cleanup()
+	for _, p := range ps {
+		if strings.HasPrefix(p.Name, "tern") && *ternArgs != "" {
 			p.ExtraArgs = strings.Fields(*ternArgs)
+			fmt.Fprintf(os.Stderr, "bench: %s with %s\n", p.Name, *ternArgs)
 		}
-		fmt.Fprintf(os.Stderr, "bench: %s: %s\n", p.Name, strings.Join(append([]string{p.Version}, p.ExtraArgs...), " "))
-		ps = append(ps, p)
-	}
-	if len(ps) == 0 {
-		return errors.New("no broker to run")
 	}
 	if !sc.o.PersistentSubscribers && slices.ContainsFunc(ps, func(p *peers.Peer) bool { return p.Durability != "" }) {
 		fmt.Fprintln(os.Stderr, "bench: warning: subscribers use clean sessions, whose deliveries a durable Tern need not store; -persistent sub measures the store")

@@ -4,30 +4,13 @@ import (
 	"cmp"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"time"
 
 	"github.com/tern-mqtt/tern/perf/loadgen"
 	"github.com/tern-mqtt/tern/perf/peers"
+	"github.com/tern-mqtt/tern/perf/stats"
 )
-
-// median returns the median of f over rs (the mean of the middle two for an
-// even count).
-func median(rs []loadgen.Result, f func(loadgen.Result) float64) float64 {
-	v := make([]float64, len(rs))
-	for i, r := range rs {
-		v[i] = f(r)
-	}
-	slices.Sort(v)
-	if len(v) == 0 {
-		return 0
-	}
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
-}
 
 // printTable writes a Markdown table of the medians of every column, each
 // taken on its own, and the ratios of the medians to Mosquitto's and, when it
@@ -41,12 +24,12 @@ func printTable(w io.Writer, sc scenario, ps []*peers.Peer, results map[string][
 	for _, p := range ps {
 		rs := results[p.Name]
 		rows[p.Name] = row{
-			rate:  median(rs, func(r loadgen.Result) float64 { return r.Throughput }),
-			sent:  median(rs, func(r loadgen.Result) float64 { return r.SendRate }),
-			loss:  median(rs, func(r loadgen.Result) float64 { return r.LossPct }),
-			cpu:   median(rs, func(r loadgen.Result) float64 { return r.CPUPerMsg }),
-			cores: median(rs, func(r loadgen.Result) float64 { return r.Cores }),
-			stalls: median(rs, func(r loadgen.Result) float64 {
+			rate:  stats.Median(rs, func(r loadgen.Result) float64 { return r.Throughput }),
+			sent:  stats.Median(rs, func(r loadgen.Result) float64 { return r.SendRate }),
+			loss:  stats.Median(rs, func(r loadgen.Result) float64 { return r.LossPct }),
+			cpu:   stats.Median(rs, func(r loadgen.Result) float64 { return r.CPUPerMsg }),
+			cores: stats.Median(rs, func(r loadgen.Result) float64 { return r.Cores }),
+			stalls: stats.Median(rs, func(r loadgen.Result) float64 {
 				return float64(r.MaxGap) / float64(time.Millisecond)
 			}),
 		}

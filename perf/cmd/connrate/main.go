@@ -35,6 +35,7 @@ import (
 
 	"github.com/tern-mqtt/tern/perf/loadgen"
 	"github.com/tern-mqtt/tern/perf/peers"
+	"github.com/tern-mqtt/tern/perf/stats"
 )
 
 // line is the JSON line printed per broker and round.
@@ -79,7 +80,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ps, cleanup, err := prepare(ctx, *brokers)
+	ps, cleanup, err := peers.PrepareAll(ctx, *brokers, "connrate")
 	if err != nil {
 		return err
 	}
@@ -138,65 +139,14 @@ func withBroker(p *peers.Peer, f func(*peers.Broker) error) error {
 	return err
 }
 
-// prepare builds or finds each named broker in a temporary directory that
-// cleanup removes; brokers that are not installed are skipped.
-func prepare(ctx context.Context, names string) ([]*peers.Peer, func(), error) {
-	dir, err := os.MkdirTemp("", "tern-connrate-")
-	if err != nil {
-		return nil, nil, err
-	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	if err := os.Chmod(dir, 0o755); err != nil { // Mosquitto reads its config as user mosquitto
-		cleanup()
-		return nil, nil, err
-	}
-	var ps []*peers.Peer
-	for _, name := range strings.Split(names, ",") {
-		p, err := peers.Prepare(ctx, strings.TrimSpace(name), dir)
-		if errors.Is(err, peers.ErrMissing) {
-			fmt.Fprintf(os.Stderr, "connrate: skipping %s: %v\n", name, err)
-			continue
-		}
-		if err != nil {
-			cleanup()
-			return nil, nil, err
-		}
-		fmt.Fprintf(os.Stderr, "connrate: %s: %s\n", p.Name, p.Version)
-		ps = append(ps, p)
-	}
-	if len(ps) == 0 {
-		cleanup()
-		return nil, nil, errors.New("no broker to run")
-	}
-	return ps, cleanup, nil
-}
-
-// median returns the median of f over the lines of broker (the mean of the
-// middle two for an even count).
-func median(lines []line, broker string, f func(line) float64) float64 {
-	var v []float64
-	for _, l := range lines {
-		if l.Broker == broker {
-			v = append(v, f(l))
-		}
-	}
-	slices.Sort(v)
-	if len(v) == 0 {
-		return 0
-	}
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
-}
-
 // printTable writes a Markdown table of the medians of every column, each
 // taken on its own, and their ratios to Mosquitto's.
 func printTable(w io.Writer, workers int, duration time.Duration, idle int, keepAlive time.Duration, ps []*peers.Peer, lines []line) {
 	type row struct{ rate, cpu, errs, bytes, before, after float64 }
 	rows := map[string]row{}
 	for _, p := range ps {
-		m := func(f func(line) float64) float64 { return median(lines, p.Name, f) }
+		mine := slices.DeleteFunc(slices.Clone(lines), func(l line) bool { return l.Broker != p.Name })
+		m := func(f func(line) float64) float64 { return stats.Median(mine, f) }
 		rows[p.Name] = row{
 			rate:   m(func(l line) float64 { return l.PerSec }),
 			cpu:    m(func(l line) float64 { return l.CPUPerConn }),

@@ -15,7 +15,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -30,6 +29,7 @@ import (
 
 	"github.com/tern-mqtt/tern/perf/loadgen"
 	"github.com/tern-mqtt/tern/perf/peers"
+	"github.com/tern-mqtt/tern/perf/stats"
 )
 
 // line is the JSON line printed per run.
@@ -72,7 +72,7 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	ps, cleanup, err := prepare(ctx, *brokers)
+	ps, cleanup, err := peers.PrepareAll(ctx, *brokers, "latency")
 	if err != nil {
 		return err
 	}
@@ -113,39 +113,6 @@ func run() error {
 	return nil
 }
 
-// prepare builds or finds each named broker in a temporary directory that
-// cleanup removes; brokers that are not installed are skipped.
-func prepare(ctx context.Context, names string) ([]*peers.Peer, func(), error) {
-	dir, err := os.MkdirTemp("", "tern-latency-")
-	if err != nil {
-		return nil, nil, err
-	}
-	cleanup := func() { _ = os.RemoveAll(dir) }
-	if err := os.Chmod(dir, 0o755); err != nil { // Mosquitto reads its config as user mosquitto
-		cleanup()
-		return nil, nil, err
-	}
-	var ps []*peers.Peer
-	for _, name := range strings.Split(names, ",") {
-		p, err := peers.Prepare(ctx, strings.TrimSpace(name), dir)
-		if errors.Is(err, peers.ErrMissing) {
-			fmt.Fprintf(os.Stderr, "latency: skipping %s: %v\n", name, err)
-			continue
-		}
-		if err != nil {
-			cleanup()
-			return nil, nil, err
-		}
-		fmt.Fprintf(os.Stderr, "latency: %s: %s\n", p.Name, p.Version)
-		ps = append(ps, p)
-	}
-	if len(ps) == 0 {
-		cleanup()
-		return nil, nil, errors.New("no broker to run")
-	}
-	return ps, cleanup, nil
-}
-
 // runOne starts a fresh broker, measures against it and stops it.
 func runOne(ctx context.Context, p *peers.Peer, o options) (result, error) {
 	b, err := p.Start()
@@ -160,23 +127,6 @@ func runOne(ctx context.Context, p *peers.Peer, o options) (result, error) {
 	return res, err
 }
 
-// median returns the median of f over rs (the mean of the middle two for an
-// even count).
-func median(rs []result, f func(result) float64) float64 {
-	v := make([]float64, len(rs))
-	for i, r := range rs {
-		v[i] = f(r)
-	}
-	slices.Sort(v)
-	if len(v) == 0 {
-		return 0
-	}
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
-}
-
 // printTable writes a Markdown table of the medians of every column, each
 // taken on its own, and the latency ratios to Mosquitto's medians.
 func printTable(w io.Writer, qos byte, rate, payload int, ps []*peers.Peer, results map[string][]result) {
@@ -185,14 +135,14 @@ func printTable(w io.Writer, qos byte, rate, payload int, ps []*peers.Peer, resu
 	for _, p := range ps {
 		rs := results[p.Name]
 		rows[p.Name] = row{
-			p50:    median(rs, func(r result) float64 { return r.P50 }),
-			p99:    median(rs, func(r result) float64 { return r.P99 }),
-			p999:   median(rs, func(r result) float64 { return r.P999 }),
-			max:    median(rs, func(r result) float64 { return r.Max }),
-			lost:   median(rs, func(r result) float64 { return float64(r.Lost) }),
-			sent:   median(rs, func(r result) float64 { return r.SendRate }),
-			behind: median(rs, func(r result) float64 { return r.MaxBehind }),
-			cpu:    median(rs, func(r result) float64 { return r.CPUPerMsg }),
+			p50:    stats.Median(rs, func(r result) float64 { return r.P50 }),
+			p99:    stats.Median(rs, func(r result) float64 { return r.P99 }),
+			p999:   stats.Median(rs, func(r result) float64 { return r.P999 }),
+			max:    stats.Median(rs, func(r result) float64 { return r.Max }),
+			lost:   stats.Median(rs, func(r result) float64 { return float64(r.Lost) }),
+			sent:   stats.Median(rs, func(r result) float64 { return r.SendRate }),
+			behind: stats.Median(rs, func(r result) float64 { return r.MaxBehind }),
+			cpu:    stats.Median(rs, func(r result) float64 { return r.CPUPerMsg }),
 		}
 	}
 	base, haveBase := rows["mosquitto"]

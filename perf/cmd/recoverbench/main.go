@@ -40,6 +40,7 @@ import (
 
 	"github.com/tern-mqtt/tern/perf/loadgen"
 	"github.com/tern-mqtt/tern/perf/peers"
+	"github.com/tern-mqtt/tern/perf/stats"
 )
 
 // goal is the bound on recovery of 100k sessions and 1M retained
@@ -164,10 +165,10 @@ func mainErr() error {
 		rep.ChecksPassed = rep.ChecksPassed && res.Check == "ok"
 	}
 
-	rep.ReadyMedian = median(rep.Runs, func(r run) float64 { return r.Ready })
-	rep.CPUMedian = median(rep.Runs, func(r run) float64 { return r.CPU })
-	rep.RSSMedian = median(rep.Runs, func(r run) float64 { return r.RSS })
-	rep.HWMMedian = median(rep.Runs, func(r run) float64 { return r.HWM })
+	rep.ReadyMedian = stats.Median(rep.Runs, func(r run) float64 { return r.Ready })
+	rep.CPUMedian = stats.Median(rep.Runs, func(r run) float64 { return r.CPU })
+	rep.RSSMedian = stats.Median(rep.Runs, func(r run) float64 { return r.RSS })
+	rep.HWMMedian = stats.Median(rep.Runs, func(r run) float64 { return r.HWM })
 	rep.GoalMet = rep.ChecksPassed && !slices.ContainsFunc(rep.Runs, func(r run) bool { return r.Ready > goal.Seconds() })
 	fmt.Printf("recovery of %d sessions (%d subscriptions, %d queued each) and %d retained messages, %.1f MiB on disk, --durability %s:\n",
 		l.sessions, l.subs, l.queued, l.retained, rep.Data, *durability)
@@ -266,21 +267,6 @@ func formatLines(ls []logLine, maxLines int) string {
 		fmt.Fprintf(&b, "    +%7.3fs  %s\n", l.At.Seconds(), l.Text)
 	}
 	return b.String()
-}
-
-func median(rs []run, f func(run) float64) float64 {
-	v := make([]float64, len(rs))
-	for i, r := range rs {
-		v[i] = f(r)
-	}
-	slices.Sort(v)
-	if len(v) == 0 {
-		return 0
-	}
-	if len(v)%2 == 1 {
-		return v[len(v)/2]
-	}
-	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }

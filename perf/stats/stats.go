@@ -1,0 +1,21 @@
+// Package stats holds the summary statistics the benchmark commands report.
+package stats
+
+import "slices"
+
+// Median returns the median of f over rs (the mean of the middle two for an
+// even count), 0 for none.
+func Median[T any](rs []T, f func(T) float64) float64 {
+	v := make([]float64, len(rs))
+	for i, r := range rs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	switch {
+	case len(v) == 0:
+		return 0
+	case len(v)%2 == 1:
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
