@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tern-mqtt/tern/perf/mqttwire"
 	"io"
 	"net"
 	"os"
@@ -18,7 +19,6 @@ import (
 )
 
 const (
-	handshakeTimeout = 10 * time.Second
 	// closeTimeout bounds the wait for the broker to close a connection
 	// after DISCONNECT.
 	closeTimeout = time.Second
@@ -95,7 +95,7 @@ func connectRate(ctx context.Context, addr string, pid, workers, sources int, du
 // cycle connects, disconnects and reports whether the broker closed the
 // connection within closeTimeout of the DISCONNECT.
 func cycle(ctx context.Context, addr, clientID string, src int) (bool, error) {
-	c, err := dial(ctx, addr, clientID, 0, src)
+	c, err := mqttwire.Dial(ctx, addr, clientID, 0, src)
 	if err != nil {
 		return false, err
 	}
@@ -165,7 +165,7 @@ func openIdle(ctx context.Context, addr string, pid, n, sources int, keepAlive u
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				c, err := dial(ctx, addr, "idle-"+strconv.Itoa(i), keepAlive, 1+i%sources)
+				c, err := mqttwire.Dial(ctx, addr, "idle-"+strconv.Itoa(i), keepAlive, 1+i%sources)
 				if err != nil {
 					once.Do(func() { firstErr = fmt.Errorf("connection %d: %w", i, err); cancel() })
 					return

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/perf/loadgen"
+	"github.com/tern-mqtt/tern/perf/mqttwire"
 )
 
 // options is one latency run.
@@ -33,8 +34,7 @@ type options struct {
 const stampSize = 16
 
 const (
-	topic            = "latency/t"
-	handshakeTimeout = 10 * time.Second
+	topic = "latency/t"
 	// Once the publisher stops, the subscriber has drainMax to receive the
 	// rest, or drainStall without anything arriving.
 	drainMax   = 5 * time.Second
@@ -74,15 +74,15 @@ func measure(ctx context.Context, o options) (result, error) {
 	if o.Rate <= 0 || o.Tick <= 0 || o.Duration <= 0 || o.Payload < stampSize || o.QoS > 1 {
 		return res, fmt.Errorf("latency: bad options %+v", o)
 	}
-	sub, err := dial(ctx, o.Addr, o.ClientID+"-sub", 1)
+	sub, err := mqttwire.Dial(ctx, o.Addr, o.ClientID+"-sub", 0, 1)
 	if err != nil {
 		return res, fmt.Errorf("subscriber: %w", err)
 	}
 	defer sub.Close()
-	if err := subscribe(sub, topic, o.QoS); err != nil {
+	if err := mqttwire.Subscribe(sub, topic, o.QoS); err != nil {
 		return res, fmt.Errorf("subscriber: %w", err)
 	}
-	pub, err := dial(ctx, o.Addr, o.ClientID+"-pub", 2)
+	pub, err := mqttwire.Dial(ctx, o.Addr, o.ClientID+"-pub", 0, 2)
 	if err != nil {
 		return res, fmt.Errorf("publisher: %w", err)
 	}
@@ -99,7 +99,7 @@ func measure(ctx context.Context, o options) (result, error) {
 		wg.Add(1)
 		// PUBACKs are read and dropped so that the broker's writes never
 		// block; the run is open-loop.
-		go func() { defer wg.Done(); ackErr = readLoop(pub, 4<<10, func(*codec.Packet) {}, nil) }()
+		go func() { defer wg.Done(); ackErr = mqttwire.ReadLoop(pub, 4<<10, func(*codec.Packet) {}, nil) }()
 	}
 
 	var cpu [2]time.Duration
@@ -244,7 +244,7 @@ type subscriber struct {
 
 func (s *subscriber) read(c net.Conn) error {
 	var acks []byte
-	return readLoop(c, 64<<10, func(p *codec.Packet) {
+	return mqttwire.ReadLoop(c, 64<<10, func(p *codec.Packet) {
 		if p.Type != codec.PUBLISH || len(p.Publish.Payload) < stampSize {
 			return
 		}

@@ -1,4 +1,7 @@
-package main
+// Package mqttwire is the small MQTT 3.1.1 client the benchmark commands
+// share: dial and CONNECT from a chosen loopback source address, SUBSCRIBE,
+// one request and its answer, and a read loop that decodes packets in place.
+package mqttwire
 
 import (
 	"context"
@@ -10,17 +13,20 @@ import (
 	"github.com/tern-mqtt/tern/codec"
 )
 
-// dial connects to addr from 127.0.0.src and completes an MQTT 3.1.1
-// CONNECT (clean session, keep-alive off) with clientID.
-func dial(ctx context.Context, addr, clientID string, src int) (net.Conn, error) {
-	d := net.Dialer{Timeout: handshakeTimeout, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(src))}}
+// HandshakeTimeout bounds each request and its answer.
+const HandshakeTimeout = 10 * time.Second
+
+// Dial connects to addr from 127.0.0.src and completes an MQTT 3.1.1
+// CONNECT (clean session) with clientID and keepAlive in seconds.
+func Dial(ctx context.Context, addr, clientID string, keepAlive uint16, src int) (net.Conn, error) {
+	d := net.Dialer{Timeout: HandshakeTimeout, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(src))}}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	p := &codec.Packet{Type: codec.CONNECT}
-	p.Connect = codec.Connect{ProtocolVersion: codec.Version311, CleanStart: true, ClientID: []byte(clientID)}
-	if err := roundTrip(c, p, codec.CONNACK); err != nil {
+	p.Connect = codec.Connect{ProtocolVersion: codec.Version311, CleanStart: true, KeepAlive: keepAlive, ClientID: []byte(clientID)}
+	if err := RoundTrip(c, p, codec.CONNACK); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("connect: %w", err)
 	}
@@ -31,11 +37,11 @@ func dial(ctx context.Context, addr, clientID string, src int) (net.Conn, error)
 	return c, nil
 }
 
-// subscribe subscribes c to filter at qos and waits for the SUBACK.
-func subscribe(c net.Conn, filter string, qos byte) error {
+// Subscribe subscribes c to filter at qos and waits for the SUBACK.
+func Subscribe(c net.Conn, filter string, qos byte) error {
 	p := &codec.Packet{Type: codec.SUBSCRIBE}
 	p.Subscribe = codec.Subscribe{PacketID: 1, Subscriptions: []codec.Subscription{{Filter: []byte(filter), QoS: qos}}}
-	if err := roundTrip(c, p, codec.SUBACK); err != nil {
+	if err := RoundTrip(c, p, codec.SUBACK); err != nil {
 		return fmt.Errorf("subscribe: %w", err)
 	}
 	if len(p.Suback.ReasonCodes) != 1 || p.Suback.ReasonCodes[0] != qos {
@@ -44,15 +50,15 @@ func subscribe(c net.Conn, filter string, qos byte) error {
 	return nil
 }
 
-// roundTrip writes p, then reads one packet into p and checks it is of type
+// RoundTrip writes p, then reads one packet into p and checks it is of type
 // want. It reads byte by byte past the fixed header, so that no byte of a
 // later packet is consumed.
-func roundTrip(c net.Conn, p *codec.Packet, want codec.PacketType) error {
+func RoundTrip(c net.Conn, p *codec.Packet, want codec.PacketType) error {
 	out, err := p.Append(nil, codec.Version311)
 	if err != nil {
 		return err
 	}
-	_ = c.SetDeadline(time.Now().Add(handshakeTimeout))
+	_ = c.SetDeadline(time.Now().Add(HandshakeTimeout))
 	defer c.SetDeadline(time.Time{})
 	if _, err := c.Write(out); err != nil {
 		return err
@@ -78,10 +84,10 @@ func roundTrip(c net.Conn, p *codec.Packet, want codec.PacketType) error {
 	}
 }
 
-// readLoop reads c until it fails or is closed, hands every whole packet to
+// ReadLoop reads c until it fails or is closed, hands every whole packet to
 // onPacket (valid only during the call) and calls afterRead, when not nil,
 // once per read.
-func readLoop(c net.Conn, bufSize int, onPacket func(*codec.Packet), afterRead func() error) error {
+func ReadLoop(c net.Conn, bufSize int, onPacket func(*codec.Packet), afterRead func() error) error {
 	dec := codec.Decoder{Version: codec.Version311}
 	var p codec.Packet
 	buf := make([]byte, bufSize)
