@@ -40,6 +40,7 @@ type conn struct {
 	expiryAtStart uint32 // Session Expiry Interval of the CONNECT, for the DISCONNECT rule
 
 	needBytes     int              // bytes the next packet needs in the inbound buffer before decoding is worth it
+	readAt        int64            // unix nanoseconds of the read being handled: one clock read per read
 	windowFreed   bool             // a delivery of this batch was dropped, not written
 	detached      bool             // the session was let go on DISCONNECT, before the close
 	gracefulClose bool             // DISCONNECT received without will
@@ -194,7 +195,7 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 		used, err := c.readPackets(buf)
 		if used > 0 { // gnet's Discard(0) would drop everything buffered
 			_, _ = gc.Discard(used)
-			c.lastRecv.Store(time.Now().UnixNano()) // once per read, not per packet
+			c.lastRecv.Store(c.readAt) // once per read, not per packet
 		}
 		c.needBytes = pendingPacketLen(buf[used:])
 		if err != nil {
@@ -223,6 +224,7 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 // bytes used. A non-nil error closes the connection (after whatever the
 // handlers queued, such as a DISCONNECT or CONNACK, is written).
 func (c *conn) readPackets(buf []byte) (int, error) {
+	c.readAt = time.Now().UnixNano()
 	p := packetPool.Get().(*codec.Packet)
 	defer packetPool.Put(p)
 	used, packets := 0, int64(0)

@@ -267,7 +267,7 @@ func (c *conn) handleAck(a *codec.Ack) error {
 		sess.Lock()
 		seq, msgID, _ := storedInflight(sess, a.PacketID)
 		if sess.Ack(a.PacketID, 'a') {
-			sess.Progress = time.Now().UnixNano()
+			sess.Progress = c.readAt
 			if seq != 0 && durable {
 				c.storeDone(wal.KindPuback, seq, msgID)
 			}
@@ -283,7 +283,7 @@ func (c *conn) handleAck(a *codec.Ack) error {
 		}
 		ok := sess.Ack(a.PacketID, 'r')
 		if ok {
-			sess.Progress = time.Now().UnixNano()
+			sess.Progress = c.readAt
 		}
 		if a.ReasonCode.IsError() { // the receiver refused: the flow ends here (4.3.3)
 			if sess.Ack(a.PacketID, 'c') && seq != 0 && durable {
