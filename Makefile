@@ -33,6 +33,8 @@ lint:
 
 test: lint build
 	$(GO) test -race -count=1 $(PKGS)
+	# Allocation counts, which the race detector's sync.Pool makes meaningless.
+	$(GO) test -count=1 -run 'Allocs$$' ./codec ./router ./engine
 	TERN_TEST_STORE=sync $(GO) test -race -count=1 ./conformance ./fuzz
 	cd perf && $(GO) test -race -count=1 ./...
 	bash test/e2e_mosquitto.sh

@@ -402,7 +402,11 @@ func (c *conn) flush() {
 	if start < len(c.wbuf) {
 		c.iov = append(c.iov, c.wbuf[start:])
 	}
-	for iov := c.iov; len(iov) > 0 && !c.closed.Load(); {
+	iov := c.iov
+	if c.gc.OutboundBuffered() == 0 && !c.closed.Load() {
+		iov = writevDirect(c.gc.Fd(), iov)
+	}
+	for len(iov) > 0 && !c.closed.Load() {
 		n := min(len(iov), maxIovecs)
 		if n == 1 {
 			_, _ = c.gc.Write(iov[0])

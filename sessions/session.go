@@ -115,9 +115,10 @@ type Will struct {
 }
 
 func newSession(id string, seq uint64, o *Options) *Session {
-	return &Session{ID: id, Seq: seq, opts: o, sendQuota: 65535,
-		subs: make(map[string]SubOptions), inflight: make(map[uint16]*Inflight),
-		inboundQoS2: make(map[uint16]struct{})}
+	// The maps are made on first write: most of a million idle
+	// connections never use one of them, and an empty map still costs
+	// about 50 bytes.
+	return &Session{ID: id, Seq: seq, opts: o, sendQuota: 65535}
 }
 
 // Lock and Unlock guard the session's state.
@@ -194,6 +195,9 @@ func (s *Session) Detach(owner any) bool {
 // existed.
 func (s *Session) SetSub(filter string, o SubOptions) (existed bool) {
 	_, existed = s.subs[filter]
+	if s.subs == nil {
+		s.subs = make(map[string]SubOptions)
+	}
 	s.subs[filter] = o
 	return existed
 }
@@ -306,10 +310,17 @@ func (s *Session) Next(now int64) (d Delivery, ok bool, expired int) {
 	return Delivery{}, false, expired
 }
 
+func (s *Session) inflightMap() map[uint16]*Inflight {
+	if s.inflight == nil {
+		s.inflight = make(map[uint16]*Inflight)
+	}
+	return s.inflight
+}
+
 func (s *Session) track(d *Delivery) {
 	d.PacketID = s.nextPacketID()
 	s.sendSeq++
-	s.inflight[d.PacketID] = &Inflight{Delivery: *d, seq: s.sendSeq}
+	s.inflightMap()[d.PacketID] = &Inflight{Delivery: *d, seq: s.sendSeq}
 }
 
 // nextPacketID returns a packet id not in use by an outbound delivery. The
@@ -421,7 +432,7 @@ func (s *Session) RestoreQueued(d Delivery) {
 // PUBREC came (d.Msg is then nil). Deliveries are restored in send order.
 func (s *Session) RestoreInflight(d Delivery, released bool) {
 	s.sendSeq++
-	s.inflight[d.PacketID] = &Inflight{Delivery: d, Released: released, seq: s.sendSeq}
+	s.inflightMap()[d.PacketID] = &Inflight{Delivery: d, Released: released, seq: s.sendSeq}
 	s.lastID = max(s.lastID, d.PacketID)
 }
 
@@ -563,6 +574,9 @@ func (s *Session) InflightInOrder() []*Inflight {
 func (s *Session) ReceiveQoS2(id uint16) (isNew bool) {
 	if _, ok := s.inboundQoS2[id]; ok {
 		return false
+	}
+	if s.inboundQoS2 == nil {
+		s.inboundQoS2 = make(map[uint16]struct{})
 	}
 	s.inboundQoS2[id] = struct{}{}
 	return true

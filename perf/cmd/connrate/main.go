@@ -59,6 +59,7 @@ func run() error {
 	workers := flag.Int("workers", 32, "concurrent connect/disconnect workers")
 	duration := flag.Duration("duration", 5*time.Second, "connect-rate interval of each run (0 skips it)")
 	idle := flag.Int("idle", 10000, "idle connections to open (0 skips it; capped below the open-files limit)")
+	subs := flag.Int("subs", 0, "distinct filters each idle connection subscribes to (run once with 0 and once with K: the difference over N×K is the bytes per subscription)")
 	keepAlive := flag.Duration("keepalive", 300*time.Second, "keep-alive of the idle connections (0 disables it)")
 	openTimeout := flag.Duration("open-timeout", 2*time.Minute, "bound on opening the idle connections")
 	sources := flag.Int("source-addrs", 8, "spread connections over 127.0.0.1 .. 127.0.0.N")
@@ -106,7 +107,7 @@ func run() error {
 			}
 			if *idle > 0 {
 				err := withBroker(p, func(b *peers.Broker) (err error) {
-					l.idleResult, err = openIdle(ctx, b.Addr, b.PID, *idle, *sources, uint16(*keepAlive/time.Second), *openTimeout, os.Stderr)
+					l.idleResult, err = openIdle(ctx, b.Addr, b.PID, *idle, *subs, *sources, uint16(*keepAlive/time.Second), *openTimeout, os.Stderr)
 					return err
 				})
 				if err != nil {
@@ -120,7 +121,7 @@ func run() error {
 		}
 	}
 	fmt.Println()
-	printTable(os.Stdout, *workers, *duration, *idle, *keepAlive, ps, lines)
+	printTable(os.Stdout, *workers, *duration, *idle, *subs, *keepAlive, ps, lines)
 	fmt.Printf("\nMachine load average (1 min) before each round: %.1f to %.1f on %d CPUs.\n",
 		slices.Min(loads), slices.Max(loads), runtime.NumCPU())
 	return nil
@@ -141,7 +142,7 @@ func withBroker(p *peers.Peer, f func(*peers.Broker) error) error {
 
 // printTable writes a Markdown table of the medians of every column, each
 // taken on its own, and their ratios to Mosquitto's.
-func printTable(w io.Writer, workers int, duration time.Duration, idle int, keepAlive time.Duration, ps []*peers.Peer, lines []line) {
+func printTable(w io.Writer, workers int, duration time.Duration, idle, subs int, keepAlive time.Duration, ps []*peers.Peer, lines []line) {
 	type row struct{ rate, cpu, errs, bytes, before, after float64 }
 	rows := map[string]row{}
 	for _, p := range ps {
@@ -163,8 +164,8 @@ func printTable(w io.Writer, workers int, duration time.Duration, idle int, keep
 		}
 		return fmt.Sprintf("%.2f×", a/b)
 	}
-	fmt.Fprintf(w, "connrate: %d workers connect/disconnect for %v; %d idle connections, keep-alive %v; medians of %d rounds\n\n",
-		workers, duration, idle, keepAlive, len(lines)/len(ps))
+	fmt.Fprintf(w, "connrate: %d workers connect/disconnect for %v; %d idle connections, keep-alive %v, %d subscriptions each; medians of %d rounds\n\n",
+		workers, duration, idle, keepAlive, subs, len(lines)/len(ps))
 	fmt.Fprintln(w, "| broker | conn/s | broker CPU µs/conn | errors | RSS before | RSS after | bytes/idle conn | conn/s ÷ Mosquitto | CPU/conn ÷ Mosquitto | bytes/conn ÷ Mosquitto |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
 	mib := func(b float64) string { return fmt.Sprintf("%.1f MiB", b/(1<<20)) }

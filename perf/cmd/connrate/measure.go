@@ -120,7 +120,8 @@ func cycle(ctx context.Context, addr, clientID string, src int) (bool, error) {
 type idleResult struct {
 	Idle         int     `json:"idle"` // connections opened
 	KeepAlive    int     `json:"keepalive_s"`
-	Dropped      int     `json:"dropped"` // closed by the broker before the second RSS reading
+	Subs         int     `json:"subs_per_conn"` // distinct filters each idle connection subscribed to
+	Dropped      int     `json:"dropped"`       // closed by the broker before the second RSS reading
 	OpenSecs     float64 `json:"open_s"`
 	RSSBefore    int64   `json:"rss_before"` // bytes
 	RSSAfter     int64   `json:"rss_after"`
@@ -132,10 +133,10 @@ const openWorkers = 32
 
 // openIdle reads the broker's RSS, opens n connections (CONNECT with
 // keepAlive seconds, spread over sources source addresses) within timeout,
-// reads the RSS again after settle and closes them all. It writes a progress
+// and subs distinct filters each, reads the RSS again after settle and closes them all. It writes a progress
 // line to progress every 1,000 connections.
-func openIdle(ctx context.Context, addr string, pid, n, sources int, keepAlive uint16, timeout time.Duration, progress io.Writer) (idleResult, error) {
-	res := idleResult{KeepAlive: int(keepAlive)}
+func openIdle(ctx context.Context, addr string, pid, n, subs, sources int, keepAlive uint16, timeout time.Duration, progress io.Writer) (idleResult, error) {
+	res := idleResult{KeepAlive: int(keepAlive), Subs: subs}
 	time.Sleep(settle)
 	var err error
 	if res.RSSBefore, err = procRSS(pid); err != nil {
@@ -171,6 +172,12 @@ func openIdle(ctx context.Context, addr string, pid, n, sources int, keepAlive u
 					return
 				}
 				conns[i] = c
+				for j := range subs {
+					if err := mqttwire.Subscribe(c, "idle/"+strconv.Itoa(i)+"/"+strconv.Itoa(j), 0); err != nil {
+						once.Do(func() { firstErr = fmt.Errorf("connection %d: %w", i, err); cancel() })
+						return
+					}
+				}
 				if k := opened.Add(1); k%1000 == 0 {
 					fmt.Fprintf(progress, "connrate: %d/%d idle connections open (%.1f s)\n", k, n, time.Since(start).Seconds())
 				}

@@ -26,7 +26,7 @@ func TestConnectRate(t *testing.T) {
 
 func TestOpenIdle(t *testing.T) {
 	s := testutil.StartBroker(t, engine.Options{})
-	res, err := openIdle(context.Background(), s.Addr().String(), os.Getpid(), 50, 3, 300, 10*time.Second, io.Discard)
+	res, err := openIdle(context.Background(), s.Addr().String(), os.Getpid(), 50, 2, 3, 300, 10*time.Second, io.Discard)
 	testutil.Require(t, err, "openIdle")
 	testutil.Equal(t, res.Idle, 50, "connections")
 	testutil.Equal(t, res.Dropped, 0, "dropped")

@@ -1,0 +1,50 @@
+package engine
+
+import (
+	"context"
+	"net"
+	"syscall"
+	"testing"
+)
+
+// TestAcceptedSocketsInheritOptions checks what listenConfig relies on: an
+// accepted socket carries the listener's keep-alive settings and Go's
+// TCP_NODELAY, without per-connection setsockopt calls.
+func TestAcceptedSocketsInheritOptions(t *testing.T) {
+	ln, err := listenConfig.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	nc, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	rc, err := nc.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]struct{ level, opt, v int }{
+		"SO_KEEPALIVE":  {syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1},
+		"TCP_KEEPIDLE":  {syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 15},
+		"TCP_KEEPINTVL": {syscall.IPPROTO_TCP, syscall.TCP_KEEPINTVL, 15},
+		"TCP_KEEPCNT":   {syscall.IPPROTO_TCP, syscall.TCP_KEEPCNT, 9},
+		"TCP_NODELAY":   {syscall.IPPROTO_TCP, syscall.TCP_NODELAY, 1},
+	}
+	for name, o := range want {
+		var got int
+		var gerr error
+		if err := rc.Control(func(fd uintptr) { got, gerr = syscall.GetsockoptInt(int(fd), o.level, o.opt) }); err != nil {
+			t.Fatal(err)
+		}
+		if gerr != nil || got != o.v {
+			t.Errorf("%s = %d (%v), want %d", name, got, gerr, o.v)
+		}
+	}
+}
