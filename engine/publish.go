@@ -64,7 +64,9 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 			return nil
 		}
 	}
-	now := time.Now()
+	// The read's clock reading, not one per PUBLISH: a read carries up to
+	// hundreds of them, and time.Now was a tenth of the fan-in CPU profile.
+	now := time.Unix(0, c.readAt)
 	var props *codec.Properties
 	if c.version >= codec.Version5 {
 		props = &p.Props

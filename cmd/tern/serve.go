@@ -36,6 +36,7 @@ func serve(args []string) int {
 		syncInterval    time.Duration
 		minFreeBytes    int64
 		adminListen     string
+		pprofListen     string
 		adminTokenFile  string
 	)
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:1883", "TCP address to accept MQTT connections on")
@@ -61,7 +62,8 @@ func serve(args []string) int {
 	fs.IntVar(&o.MaxRetainedMessages, "max-retained-messages", 0, "most retained messages kept; a retained PUBLISH for a new topic beyond it is refused (5.0: 0x97; 3.1.1: delivered, not retained); 0: no limit")
 	fs.Int64Var(&o.MaxRetainedBytes, "max-retained-bytes", 0, "most bytes (topic+payload+properties) of retained messages kept, refused as --max-retained-messages; 0: no limit")
 	fs.Int64Var(&o.RetainedCacheBytes, "retained-cache-bytes", 64<<20, "with --data-dir: memory for the cache of retained messages read from disk (the rest stay on disk); negative: no cache")
-	fs.StringVar(&adminListen, "admin-listen", "", "HTTP address of the admin endpoint (/healthz, /v1/wal/tail for `tern wal tail --follow`); not set: a random loopback port when --data-dir is set (written to DIR/admin.addr), else off; \"\" turns it off")
+	fs.StringVar(&pprofListen, "pprof-listen", "", "`address` (host:port) serving Go's CPU, heap and allocation profiles at /debug/pprof/, without authentication (loopback only, for profiling a load test); empty: off")
+	fs.StringVar(&adminListen, "admin-listen", "", "`address` (host:port) of the HTTP admin endpoint (/healthz, /v1/wal/tail for tern wal tail --follow); not set: a random loopback port when --data-dir is set (written to DIR/admin.addr), else off; \"\" turns it off")
 	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding a bearer token the admin endpoint requires")
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed for a clean shutdown on SIGINT/SIGTERM")
 	if err := fs.Parse(args); err != nil {
@@ -149,6 +151,19 @@ func serve(args []string) int {
 		logger.Info("admin endpoint listening", "addr", admin.Addr())
 	} else if dataDir != "" {
 		_ = os.Remove(filepath.Join(dataDir, adminAddrFile)) // left by a broker that was killed
+	}
+
+	if pprofListen != "" {
+		prof, err := startProfiles(pprofListen, logger)
+		if err != nil {
+			logger.Error("cannot start the profile endpoint", "err", err)
+			if admin != nil {
+				_ = admin.Close(context.Background())
+			}
+			return 1
+		}
+		defer prof.Close()
+		logger.Info("profile endpoint listening", "addr", prof.addr)
 	}
 
 	srv := engine.New(o)

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"io"
 	"net"
+	"net/http"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -71,5 +74,46 @@ func TestServeFlagErrors(t *testing.T) {
 	f("extra-arg")
 	if rc := serve([]string{"--help"}); rc != 0 {
 		t.Fatalf("--help exit %d", rc)
+	}
+}
+
+// TestServePprofListen: --pprof-listen serves the Go profiles of the running
+// broker on its own address, and stops with it.
+func TestServePprofListen(t *testing.T) {
+	addr := "127.0.0.1:" + freePort(t)
+	paddr := "127.0.0.1:" + freePort(t)
+	code := make(chan int, 1)
+	go func() {
+		code <- serve([]string{"--listen", addr, "--pprof-listen", paddr, "--log-level", "error", "--shutdown-timeout", "3s"})
+	}()
+	deadline := time.Now().Add(5 * time.Second)
+	var body []byte
+	for {
+		resp, err := http.Get("http://" + paddr + "/debug/pprof/heap?debug=1")
+		if err == nil {
+			body, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			testutil.Equal(t, resp.StatusCode, http.StatusOK, "status")
+			testutil.Require(t, err, "read heap profile")
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("profile endpoint did not start: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !strings.Contains(string(body), "heap profile") {
+		t.Fatalf("not a heap profile: %.200s", body)
+	}
+	testutil.Require(t, syscall.Kill(syscall.Getpid(), syscall.SIGTERM), "kill")
+	select {
+	case rc := <-code:
+		testutil.Equal(t, rc, 0, "exit code")
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not return")
+	}
+	if resp, err := http.Get("http://" + paddr + "/debug/pprof/"); err == nil {
+		resp.Body.Close()
+		t.Fatal("profile endpoint still serving after shutdown")
 	}
 }

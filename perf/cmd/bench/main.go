@@ -27,8 +27,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -102,6 +106,7 @@ func run() error {
 	sources := flag.Int("source-addrs", 8, "spread connections over 127.0.0.1 .. 127.0.0.N")
 	ternArgs := flag.String("tern-args", "", "extra space-separated arguments for every Tern variant, for diagnosis (e.g. \"--max-queued-messages 0\")")
 	window := flag.Int("window", 0, "QoS 1/2 messages each publisher keeps in flight (0: the scenario's)")
+	profile := flag.String("profile", "", "directory for pprof profiles of every Tern run: CPU over the measured interval and allocations, served by tern serve --pprof-listen (empty: none)")
 	persistent := flag.String("persistent", "none", "clients that connect with Clean Session 0, for every broker: none, sub (subscribers) or all (publishers too)")
 	flag.Parse()
 
@@ -127,6 +132,11 @@ func run() error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *profile != "" {
+		if err := os.MkdirAll(*profile, 0o755); err != nil {
+			return err
+		}
+	}
 	ps, cleanup, err := peers.PrepareAll(ctx, *brokers, "bench")
 	if err != nil {
 		return err
@@ -151,7 +161,7 @@ func run() error {
 		for _, p := range ps {
 			load := loadgen.LoadAverage()
 			loads = append(loads, load)
-			res, err := runOne(ctx, p, sc, *duration, *warmup, *sources)
+			res, err := runOne(ctx, p, sc, *duration, *warmup, *sources, profileDir(*profile, p, sc, round))
 			if err != nil {
 				return fmt.Errorf("%s round %d: %w", p.Name, round, err)
 			}
@@ -172,17 +182,90 @@ func run() error {
 	return nil
 }
 
+// profileDir is the file name prefix of one run's profiles, or "" when the
+// run is not profiled (no -profile, or not a Tern).
+func profileDir(dir string, p *peers.Peer, sc scenario, round int) string {
+	if dir == "" || !strings.HasPrefix(p.Name, "tern") {
+		return ""
+	}
+	return filepath.Join(dir, fmt.Sprintf("%s-%s-r%d", sc.name, p.Name, round))
+}
+
 // runOne starts a fresh broker, runs the scenario against it and stops it.
-func runOne(ctx context.Context, p *peers.Peer, sc scenario, duration, warmup time.Duration, sources int) (loadgen.Result, error) {
+// With prof set, the broker serves its profiles on a loopback port, and the
+// CPU profile of the measured interval and the allocation profile at its end
+// are written to prof+".cpu.pprof" and prof+".allocs.pprof".
+func runOne(ctx context.Context, p *peers.Peer, sc scenario, duration, warmup time.Duration, sources int, prof string) (loadgen.Result, error) {
+	var paddr string
+	if prof != "" {
+		var err error
+		if paddr, err = freeLoopbackAddr(); err != nil {
+			return loadgen.Result{}, err
+		}
+		saved := p.ExtraArgs
+		p.ExtraArgs = append(slices.Clip(saved), "--pprof-listen", paddr)
+		defer func() { p.ExtraArgs = saved }()
+	}
 	b, err := p.Start()
 	if err != nil {
 		return loadgen.Result{}, err
 	}
 	o := sc.o
 	o.Addr, o.BrokerPID, o.Duration, o.Warmup, o.SourceAddrs = b.Addr, b.PID, duration, warmup, sources
+	cpuDone := make(chan error, 1)
+	if prof != "" {
+		go func() {
+			time.Sleep(warmup)
+			cpuDone <- fetchProfile(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", paddr, max(1, int(duration.Seconds()))), prof+".cpu.pprof")
+		}()
+	}
 	res, err := loadgen.Run(ctx, o)
+	if prof != "" {
+		perr := <-cpuDone
+		if perr == nil {
+			perr = fetchProfile(ctx, "http://"+paddr+"/debug/pprof/allocs", prof+".allocs.pprof")
+		}
+		if perr != nil {
+			fmt.Fprintln(os.Stderr, "bench: profile:", perr)
+		}
+	}
 	if stopErr := b.Stop(); err == nil && stopErr != nil {
 		fmt.Fprintln(os.Stderr, "bench:", stopErr)
 	}
 	return res, err
+}
+
+// fetchProfile writes what url serves to file.
+func fetchProfile(ctx context.Context, url, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// freeLoopbackAddr returns a loopback address with a port free right now.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
 }
