@@ -7,14 +7,16 @@ FUZZTIME  ?= 10m
 FUZZ_TARGETS := ./codec:FuzzDecode31 ./codec:FuzzDecode311 ./codec:FuzzDecode5 \
                 ./codec:FuzzTopicName ./codec:FuzzTopicFilter ./fuzz:FuzzBrokerSession
 
-.PHONY: help build run test test-short lint cover bench bench-codec fuzz clean
+.PHONY: help build run test test-short lint cover bench bench-codec soak fuzz clean
 
 help:
 	@echo "make build        build $(BIN)"
 	@echo "make run          build and start a broker on 127.0.0.1:1883 with its data in ./data"
 	@echo "make test         vet, gofmt check, every test with -race (the interop suite also against a broker with a data directory), and the mosquitto-clients end-to-end check (what CI runs)"
 	@echo "make cover        per-package statement coverage"
-	@echo "make bench        benchmarks: codec micro-benchmarks and the side-by-side codec comparison"
+	@echo "make bench        the benchmark suite: every scenario against Tern, Mosquitto, mochi and the relay, interleaved, 3 rounds (about 30 min; SUITE_ARGS=\"-only fanin-qos0 -repeat 1\" narrows it); results, report.md and charts in perf/results/suite-<time>/"
+	@echo "make bench-codec  codec micro-benchmarks and the side-by-side codec comparison"
+	@echo "make soak         10 minutes of mixed load against a Tern, sampling RSS, goroutines and open files (SOAK_ARGS for flags)"
 	@echo "make fuzz         run every fuzz target for FUZZTIME (default $(FUZZTIME)) each"
 
 build:
@@ -51,7 +53,17 @@ crash-soak:
 cover:
 	$(GO) test -count=1 -cover $(PKGS)
 
+SUITE_ARGS ?=
 bench:
+	cd perf && $(GO) run ./cmd/suite $(SUITE_ARGS)
+
+# Mixed load for 10 minutes with RSS, goroutines and open files sampled every
+# 10 s (perf/cmd/soak); not part of make test.
+SOAK_ARGS ?=
+soak:
+	cd perf && $(GO) run ./cmd/soak $(SOAK_ARGS)
+
+bench-codec:
 	$(GO) test -run '^$$' -bench . -benchmem -count 6 ./codec/
 	cd perf && $(GO) test -run '^$$' -bench . -benchmem -count 6 ./codeccompare/
 

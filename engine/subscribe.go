@@ -152,74 +152,146 @@ func subRecord(o sessions.SubOptions) *wal.Subscription {
 }
 
 // retainedAfterSuback sends the retained messages for new subscriptions once
-// the SUBACK is in this batch. From memory that is done at once; from the
-// store, a wildcard filter may read many topics from disk, which must not
-// hold up the other connections of this loop (DESIGN invariant 3): it runs
-// on its own goroutine, a few at a time, and the deliveries reach the
-// connection through its queue, after the SUBACK.
+// the SUBACK is in this batch. From memory, as many as the subscriber has
+// room for go at once, in this batch; from the store, a wildcard filter may
+// read many topics from disk, which must not hold up the other connections
+// of this loop (DESIGN invariant 3): the read runs on its own goroutine, a
+// few at a time, and the deliveries reach the connection through its queue,
+// after the SUBACK. Either way, what does not fit follows as it drains
+// (paceRetained).
 func (c *conn) retainedAfterSuback(reqs []retainedReq) {
 	if len(reqs) == 0 {
 		return
 	}
 	if c.srv.store == nil {
-		c.sendRetained(reqs)
+		if rest := c.sendRetained(c.collectRetained(reqs), false); len(rest) > 0 {
+			go c.paceRetained(rest)
+		}
 		return
 	}
 	go func() {
 		c.srv.retainedReaders <- struct{}{}
-		defer func() { <-c.srv.retainedReaders }()
-		c.sendRetained(reqs)
+		items := c.collectRetained(reqs)
+		<-c.srv.retainedReaders
+		c.paceRetained(c.sendRetained(items, false))
 	}()
 }
 
-// sendRetained delivers the retained messages matching new subscriptions
-// (with RETAIN set, MQTT-3.3.1-8). A durable session's QoS 1/2 deliveries
-// are stored; a message without a store id is copied to get one, since the
-// retained index shares it.
-func (c *conn) sendRetained(reqs []retainedReq) {
-	if len(reqs) == 0 {
-		return
-	}
+// retainedItem is one retained message for one new subscription.
+type retainedItem struct {
+	m   *message.Message // a reference of its own
+	qos byte
+	ids []uint32 // the subscription identifier, if any
+}
+
+// collectRetained returns the unexpired retained messages matching each
+// request, in request order. They are collected under the index's lock and
+// delivered after it: delivery takes session locks and must not hold up
+// writers of retained messages.
+func (c *conn) collectRetained(reqs []retainedReq) []retainedItem {
 	s := c.srv
 	now := time.Now().UnixNano()
-	var tx *storeTx
-	if c.sess.Durable() {
-		tx = s.newTx(wal.KindSubscribe, c.clientID)
-	}
-	var found []*message.Message
+	var items []retainedItem
 	for _, r := range reqs {
-		// Collect under the index's lock, deliver after it: delivery takes
-		// session locks and must not hold up writers of retained messages.
-		found = found[:0]
+		var ids []uint32
+		if r.opts.SubID != 0 {
+			ids = []uint32{r.opts.SubID}
+		}
 		if err := s.retained.Match(r.filter, func(m *message.Message) bool {
 			if !m.Expired(now) {
-				found = append(found, m.Ref())
+				items = append(items, retainedItem{m.Ref(), min(r.opts.QoS, m.QoS), ids})
 			}
 			return true
 		}); err != nil {
 			s.log.Warn("cannot read retained messages", "filter", r.filter, "err", err.Error())
 		}
-		var ids []uint32
-		if r.opts.SubID != 0 {
-			ids = []uint32{r.opts.SubID}
+	}
+	return items
+}
+
+// sendRetained delivers retained messages (with RETAIN set, MQTT-3.3.1-8)
+// while the subscriber has room for them (all of them with force), and
+// returns the rest. Room means
+// its connection's unsent bytes and its session's queue are within half
+// their bounds: a subscription to "#" over a hundred thousand retained
+// topics must reach the subscriber whole, not overflow the bounds that drop
+// QoS 0 and refuse QoS 1/2. A durable session's QoS 1/2 deliveries are
+// stored; a message without a store id is copied to get one, since the
+// retained index shares it.
+func (c *conn) sendRetained(items []retainedItem, force bool) []retainedItem {
+	s := c.srv
+	var tx *storeTx
+	durable := c.sess.Durable()
+	now := time.Now().UnixNano()
+	i := 0
+	for ; i < len(items) && (force || c.retainedRoom()); i++ {
+		if durable && tx == nil {
+			tx = s.newTx(wal.KindSubscribe, c.clientID)
 		}
-		for _, m := range found {
-			qos := min(r.opts.QoS, m.QoS)
-			// A retained message still waiting for its store change is held;
-			// its publisher wakes only the sessions it routed to, so this
-			// subscriber gets a copy of its own.
-			if m.Held() || tx != nil && qos > 0 && m.StoreID == 0 {
-				cp := message.Restore(m.Topic, m.Payload, m.Props, m.QoS, m.Retain, m.Origin, m.Created, m.ExpireAt)
-				s.messageID(cp)
-				m.Release()
-				m = cp
-			}
-			s.deliverTo(c.sess, m, qos, true, ids, now, tx, nil)
+		it := &items[i]
+		m := it.m
+		// A retained message still waiting for its store change is held;
+		// its publisher wakes only the sessions it routed to, so this
+		// subscriber gets a copy of its own.
+		if m.Held() || tx != nil && it.qos > 0 && m.StoreID == 0 {
+			cp := message.Restore(m.Topic, m.Payload, m.Props, m.QoS, m.Retain, m.Origin, m.Created, m.ExpireAt)
+			s.messageID(cp)
 			m.Release()
+			m = cp
 		}
+		s.deliverTo(c.sess, m, it.qos, true, it.ids, now, tx, nil)
+		m.Release()
+		it.m = nil
 	}
 	if tx != nil {
+		// Submitted before any wait for room: the deliveries are held until
+		// then, and a held delivery never drains.
 		tx.submit(nil)
+	}
+	return items[i:]
+}
+
+// retainedRoom reports whether the subscriber takes more retained messages
+// now: its unsent bytes and its session queue within half their bounds.
+func (c *conn) retainedRoom() bool {
+	if c.outBytes.Load() > int64(c.srv.opts.MaxOutboundBytes)/2 {
+		return false
+	}
+	c.sess.Lock()
+	defer c.sess.Unlock()
+	return c.sess.QueueHalfFree()
+}
+
+// paceRetained delivers the retained messages that did not fit as the
+// subscriber drains, polling its room. Once the connection is gone they are
+// offered to the session at once (a persistent one queues them within its
+// bounds); a subscriber that takes nothing for the slow-consumer timeout
+// gets the rest at once too, and the usual bounds apply, so that a client
+// that stopped reading does not pin them for ever.
+func (c *conn) paceRetained(items []retainedItem) {
+	defer func() {
+		for i := range items {
+			if items[i].m != nil {
+				items[i].m.Release()
+			}
+		}
+	}()
+	wait, lastMove := time.Millisecond, time.Now()
+	for len(items) > 0 {
+		if c.closed.Load() || time.Since(lastMove) > c.srv.opts.SlowConsumerAfter {
+			c.srv.log.Info("retained messages delivered without waiting for room", "client_id", c.clientIDShared(),
+				"remaining", len(items), "connection_closed", c.closed.Load())
+			items = c.sendRetained(items, true)
+			return
+		}
+		rest := c.sendRetained(items, false)
+		if len(rest) < len(items) {
+			wait, lastMove = time.Millisecond, time.Now()
+		} else {
+			time.Sleep(wait)
+			wait = min(2*wait, 50*time.Millisecond)
+		}
+		items = rest
 	}
 }
 

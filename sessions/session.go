@@ -253,6 +253,14 @@ func (s *Session) OfferOverflow(d Delivery, now int64, room bool) (out Delivery,
 	return out, send, drop, drop == Accepted && !send && s.overBounds()
 }
 
+// QueueHalfFree reports whether the queue holds under half the messages and
+// bytes its bounds allow: room to take a burst the engine paces (retained
+// messages for a new subscription) without nearing the point where Offer
+// drops or refuses.
+func (s *Session) QueueHalfFree() bool {
+	return s.queueLen() < s.opts.MaxQueuedMessages/2 && s.queueBytes < s.opts.MaxQueuedBytes/2
+}
+
 // overBounds reports whether the queue holds as many messages or bytes as
 // its bounds allow, or more.
 func (s *Session) overBounds() bool {

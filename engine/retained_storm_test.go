@@ -1,0 +1,69 @@
+package engine_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/tern-mqtt/tern/codec"
+	"github.com/tern-mqtt/tern/engine"
+	"github.com/tern-mqtt/tern/internal/testutil"
+)
+
+// TestRetainedStormArrivesWhole: a subscription to "#" over many more
+// retained messages than the subscriber's outbound and queue bounds hold
+// receives every one of them, once, with RETAIN set (MQTT-3.3.1-9 sends the
+// retained messages matching a new subscription; the bounds that drop QoS 0
+// and refuse QoS 1 must not eat them), at QoS 0 and QoS 1, and while the
+// subscriber reads slowly.
+func TestRetainedStormArrivesWhole(t *testing.T) {
+	const n = 3000
+	for _, tc := range []struct {
+		name string
+		qos  byte
+		slow bool
+	}{{"qos0", 0, false}, {"qos1", 1, false}, {"qos0-slow-reader", 0, true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			// Bounds far below the storm: 16 KiB unsent, 50 queued.
+			srv := testutil.StartBroker(t, engine.Options{MaxOutboundBytes: 16 << 10, MaxQueuedMessages: 50})
+			addr := srv.Addr().String()
+			pub, _ := connectWire(t, addr, codec.Version311, "storm-pub", nil)
+			for i := range n {
+				pub.publish(fmt.Sprintf("storm/%d/%d", i/100, i%100), 0, 0, true, fmt.Sprintf("payload-%06d-%s", i, string(make([]byte, 40))))
+			}
+			pub.ping() // every retained PUBLISH before it was handled
+
+			sub, _ := connectWire(t, addr, codec.Version311, "storm-sub", nil)
+			sub.subscribe(1, 0, subscription("#", tc.qos))
+			seen := make(map[string]bool, n)
+			deadline := time.Now().Add(30 * time.Second)
+			for len(seen) < n {
+				if time.Now().After(deadline) {
+					t.Fatalf("%d of %d retained messages after 30 s", len(seen), n)
+				}
+				p, err := sub.next(5 * time.Second)
+				if err != nil {
+					t.Fatalf("after %d of %d retained messages: %v", len(seen), n, err)
+				}
+				if p.Type != codec.PUBLISH {
+					t.Fatalf("got %v, want PUBLISH", p.Type)
+				}
+				if !p.Publish.Retain {
+					t.Fatalf("%s without RETAIN (MQTT-3.3.1-8)", p.Publish.Topic)
+				}
+				topic := string(p.Publish.Topic)
+				if seen[topic] {
+					t.Fatalf("%s twice", topic)
+				}
+				seen[topic] = true
+				if p.Publish.QoS == 1 {
+					sub.ack(codec.PUBACK, p.Publish.PacketID)
+				}
+				if tc.slow && len(seen)%200 == 0 {
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			sub.expectNone(200 * time.Millisecond)
+		})
+	}
+}
