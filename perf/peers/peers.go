@@ -187,6 +187,8 @@ type Broker struct {
 	DataDir string // the durable Tern's data directory, removed by Stop; "" for others
 	cmd     *exec.Cmd
 	done    chan error
+	exited  chan struct{} // closed once the process has exited and been reaped
+	exitErr error         // what Wait returned; set before exited is closed
 }
 
 // Start runs a fresh broker on a free loopback port and returns once it
@@ -219,8 +221,14 @@ func (p *Peer) start(addr, dataDir string) (*Broker, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("cannot start %s: %w", p.Name, err)
 	}
-	b := &Broker{Name: p.Name, Addr: addr, PID: cmd.Process.Pid, DataDir: dataDir, cmd: cmd, done: make(chan error, 1)}
-	go func() { b.done <- cmd.Wait() }()
+	b := &Broker{Name: p.Name, Addr: addr, PID: cmd.Process.Pid, DataDir: dataDir, cmd: cmd,
+		done: make(chan error, 1), exited: make(chan struct{})}
+	go func() {
+		err := cmd.Wait()
+		b.exitErr = err
+		close(b.exited)
+		b.done <- err
+	}()
 	deadline := time.Now().Add(startTimeout)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -238,6 +246,25 @@ func (p *Peer) start(addr, dataDir string) (*Broker, error) {
 			return nil, fmt.Errorf("%s does not accept connections on %s after %v", p.Name, addr, startTimeout)
 		}
 	}
+}
+
+// Exited is closed once the broker process has exited, whether Stop ended
+// it or it died: a long run watches it to tell a crash from a slow broker.
+func (b *Broker) Exited() <-chan struct{} { return b.exited }
+
+// ExitReport says how the broker exited and ends with the last 4 KiB of its
+// stderr. It is valid once Exited is closed, and "" before.
+func (b *Broker) ExitReport() string {
+	select {
+	case <-b.exited:
+	default:
+		return ""
+	}
+	status := "exit status 0"
+	if b.exitErr != nil {
+		status = b.exitErr.Error()
+	}
+	return fmt.Sprintf("%s; stderr: %s", status, b.cmd.Stderr)
 }
 
 // Stop sends SIGTERM and waits up to 5 s for the broker to exit, then kills
