@@ -194,7 +194,7 @@ type Broker struct {
 // Start runs a fresh broker on a free loopback port and returns once it
 // accepts TCP connections.
 func (p *Peer) Start() (*Broker, error) {
-	addr, err := freePort()
+	addr, err := FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -291,8 +291,8 @@ func (b *Broker) stop() error {
 	}
 }
 
-// freePort returns a loopback address with a port nobody listens on now.
-func freePort() (string, error) {
+// FreePort returns a loopback address with a port nobody listens on now.
+func FreePort() (string, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return "", fmt.Errorf("cannot find a free port: %w", err)

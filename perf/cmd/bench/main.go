@@ -28,7 +28,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -199,7 +198,7 @@ func runOne(ctx context.Context, p *peers.Peer, sc scenario, duration, warmup ti
 	var paddr string
 	if prof != "" {
 		var err error
-		if paddr, err = freeLoopbackAddr(); err != nil {
+		if paddr, err = peers.FreePort(); err != nil {
 			return loadgen.Result{}, err
 		}
 		saved := p.ExtraArgs
@@ -258,14 +257,4 @@ func fetchProfile(ctx context.Context, url, file string) error {
 		return err
 	}
 	return f.Close()
-}
-
-// freeLoopbackAddr returns a loopback address with a port free right now.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }

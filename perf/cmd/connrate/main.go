@@ -69,7 +69,7 @@ func run() error {
 		return errors.New("bad -source-addrs, -workers or -keepalive")
 	}
 
-	limit, err := raiseNoFile()
+	limit, err := loadgen.RaiseNoFile()
 	if err != nil {
 		return err
 	}

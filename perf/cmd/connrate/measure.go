@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tern-mqtt/tern/perf/mqttwire"
 	"io"
 	"net"
 	"os"
@@ -14,6 +12,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/tern-mqtt/tern/perf/mqttwire"
 
 	"github.com/tern-mqtt/tern/perf/loadgen"
 )
@@ -139,7 +139,7 @@ func openIdle(ctx context.Context, addr string, pid, n, subs, sources int, keepA
 	res := idleResult{KeepAlive: int(keepAlive), Subs: subs}
 	time.Sleep(settle)
 	var err error
-	if res.RSSBefore, err = procRSS(pid); err != nil {
+	if res.RSSBefore, err = loadgen.ProcRSS(pid); err != nil {
 		return res, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -191,7 +191,7 @@ func openIdle(ctx context.Context, addr string, pid, n, subs, sources int, keepA
 	res.Idle = n
 	res.OpenSecs = time.Since(start).Seconds()
 	time.Sleep(settle)
-	if res.RSSAfter, err = procRSS(pid); err != nil {
+	if res.RSSAfter, err = loadgen.ProcRSS(pid); err != nil {
 		return res, err
 	}
 	res.BytesPerConn = float64(res.RSSAfter-res.RSSBefore) / float64(n)
@@ -204,48 +204,4 @@ func openIdle(ctx context.Context, addr string, pid, n, subs, sources int, keepA
 		}
 	}
 	return res, nil
-}
-
-// procRSS returns the resident set size of process pid (VmRSS in
-// /proc/PID/status), in bytes.
-func procRSS(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, fmt.Errorf("cannot read broker RSS: %w", err)
-	}
-	return parseRSS(b)
-}
-
-// parseRSS reads VmRSS from the contents of a /proc/PID/status file.
-func parseRSS(b []byte) (int64, error) {
-	_, rest, ok := bytes.Cut(b, []byte("\nVmRSS:"))
-	if !ok {
-		return 0, errors.New("no VmRSS in /proc status")
-	}
-	line, _, _ := bytes.Cut(rest, []byte("\n"))
-	f := bytes.Fields(line)
-	if len(f) != 2 || string(f[1]) != "kB" {
-		return 0, fmt.Errorf("malformed VmRSS line %q", line)
-	}
-	kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("malformed VmRSS line %q: %w", line, err)
-	}
-	return kb << 10, nil
-}
-
-// raiseNoFile raises this process's soft open-files limit to the hard one
-// (brokers started afterwards inherit it) and returns it.
-func raiseNoFile() (uint64, error) {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return 0, fmt.Errorf("cannot read the open-files limit: %w", err)
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-			return 0, fmt.Errorf("cannot raise the open-files limit: %w", err)
-		}
-	}
-	return l.Cur, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tern-mqtt/tern/engine"
 	"github.com/tern-mqtt/tern/internal/testutil"
+	"github.com/tern-mqtt/tern/perf/loadgen"
 )
 
 // TestConnectRate and TestOpenIdle drive an in-process Tern with tiny
@@ -36,10 +37,10 @@ func TestOpenIdle(t *testing.T) {
 }
 
 func TestParseRSS(t *testing.T) {
-	got, err := parseRSS([]byte("Name:\ttern\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nRssAnon:\t 8000 kB\n"))
-	testutil.Require(t, err, "parseRSS")
+	got, err := loadgen.ParseRSS([]byte("Name:\ttern\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nRssAnon:\t 8000 kB\n"))
+	testutil.Require(t, err, "ParseRSS")
 	testutil.Equal(t, got, int64(10<<20), "VmRSS")
-	if _, err := parseRSS([]byte("Name:\tx\n")); err == nil {
+	if _, err := loadgen.ParseRSS([]byte("Name:\tx\n")); err == nil {
 		t.Fatal("no error without VmRSS")
 	}
 }

@@ -167,13 +167,3 @@ func (b *broker) stop(timeout time.Duration) (time.Duration, error) {
 		return time.Since(t), fmt.Errorf("broker did not stop on SIGTERM within %v; killed", timeout)
 	}
 }
-
-// freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("cannot find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}

@@ -187,7 +187,7 @@ func mainErr() error {
 // startOnce starts the broker on data, measures its recovery, checks the
 // sample of run r of n and stops it.
 func startOnce(bin, data, durability string, adminOff bool, l layout, r, n int, timeout time.Duration) (run, error) {
-	addr, err := freeAddr()
+	addr, err := peers.FreePort()
 	if err != nil {
 		return run{}, err
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -97,7 +96,7 @@ func measure(ctx context.Context, o options) (result, error) {
 		return res, err
 	}
 	res.QuiesceSecs, res.Quiesced, res.IdleCPUShare = waited.Seconds(), ok, float64(used)/float64(quietFor)
-	if res.RSS, err = procRSS(o.BrokerPID); err != nil {
+	if res.RSS, err = loadgen.ProcRSS(o.BrokerPID); err != nil {
 		return res, err
 	}
 	return res, deliver(ctx, o, &res)
@@ -337,7 +336,7 @@ func deliver(ctx context.Context, o options, res *result) error {
 	}
 	// Read while the subscriber is still connected: what the broker holds
 	// for it counts.
-	if res.RSSAfter, err = procRSS(o.BrokerPID); err != nil {
+	if res.RSSAfter, err = loadgen.ProcRSS(o.BrokerPID); err != nil {
 		return err
 	}
 	_ = c.Close()
@@ -483,32 +482,4 @@ func atoi(b []byte) int {
 		n = n*10 + int(c-'0')
 	}
 	return n
-}
-
-// procRSS returns the resident set size of process pid (VmRSS in
-// /proc/PID/status), in bytes.
-func procRSS(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, fmt.Errorf("cannot read broker RSS: %w", err)
-	}
-	return parseRSS(b)
-}
-
-// parseRSS reads VmRSS from the contents of a /proc/PID/status file.
-func parseRSS(b []byte) (int64, error) {
-	_, rest, ok := bytes.Cut(b, []byte("\nVmRSS:"))
-	if !ok {
-		return 0, errors.New("no VmRSS in /proc status")
-	}
-	line, _, _ := bytes.Cut(rest, []byte("\n"))
-	f := bytes.Fields(line)
-	if len(f) != 2 || string(f[1]) != "kB" {
-		return 0, fmt.Errorf("malformed VmRSS line %q", line)
-	}
-	kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("malformed VmRSS line %q: %w", line, err)
-	}
-	return kb << 10, nil
 }

@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/tern-mqtt/tern/perf/loadgen"
@@ -90,7 +88,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
-	limit, err := raiseNoFile()
+	limit, err := loadgen.RaiseNoFile()
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +106,7 @@ func run(ctx context.Context, cfg config) (*summary, error) {
 	p := ps[0]
 	admin := ""
 	if strings.HasPrefix(p.Name, "tern") {
-		if admin, err = freeAddr(); err != nil {
+		if admin, err = peers.FreePort(); err != nil {
 			return nil, err
 		}
 		// Appended after peers' own "--admin-listen ''": the last one wins.
@@ -327,30 +325,4 @@ func (s *soak) sample(load context.Context, start time.Time, sum *summary) error
 			return nil
 		}
 	}
-}
-
-// freeAddr returns a loopback address with a port nobody listens on now.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("cannot find a free port: %w", err)
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
-}
-
-// raiseNoFile raises this process's soft open-files limit to the hard one
-// (the broker, started afterwards, inherits it) and returns it.
-func raiseNoFile() (uint64, error) {
-	var l syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-		return 0, fmt.Errorf("cannot read the open-files limit: %w", err)
-	}
-	if l.Cur < l.Max {
-		l.Cur = l.Max
-		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
-			return 0, fmt.Errorf("cannot raise the open-files limit: %w", err)
-		}
-	}
-	return l.Cur, nil
 }

@@ -2,8 +2,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -56,7 +54,7 @@ func (pr *probe) read() (sample, error) {
 	var s sample
 	var err error
 	now := time.Now()
-	if s.RSS, err = procRSS(pr.pid); err != nil {
+	if s.RSS, err = loadgen.ProcRSS(pr.pid); err != nil {
 		return s, err
 	}
 	if s.FDs, err = procFDs(pr.pid); err != nil {
@@ -106,33 +104,6 @@ func parseGoroutines(line string) (int, error) {
 		return 0, fmt.Errorf("unexpected goroutine profile header %q", line)
 	}
 	return strconv.Atoi(n)
-}
-
-// procRSS returns the resident set size of process pid (VmRSS of
-// /proc/PID/status), in bytes.
-func procRSS(pid int) (int64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
-	if err != nil {
-		return 0, fmt.Errorf("cannot read broker RSS: %w", err)
-	}
-	return parseRSS(b)
-}
-
-func parseRSS(b []byte) (int64, error) {
-	_, rest, ok := bytes.Cut(b, []byte("\nVmRSS:"))
-	if !ok {
-		return 0, errors.New("no VmRSS in /proc status")
-	}
-	line, _, _ := bytes.Cut(rest, []byte("\n"))
-	f := bytes.Fields(line)
-	if len(f) != 2 || string(f[1]) != "kB" {
-		return 0, fmt.Errorf("malformed VmRSS line %q", line)
-	}
-	kb, err := strconv.ParseInt(string(f[0]), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("malformed VmRSS line %q: %w", line, err)
-	}
-	return kb << 10, nil
 }
 
 // procFDs counts the open file descriptors of process pid.
