@@ -340,15 +340,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		wg.Add(1)
 		go func() { defer wg.Done(); r.subscribe(c, subs[i], sv, want, bufSize) }()
 	}
-	var pubWG sync.WaitGroup
-	for i, c := range pubConns {
-		topic := []byte(o.TopicPrefix + strconv.Itoa(i))
-		pubWG.Add(1)
-		go func() { defer pubWG.Done(); r.publish(c, i, topic, pubs[i]) }()
-	}
-	pubsDone := make(chan struct{})
-	go func() { pubWG.Wait(); close(pubsDone) }()
-
 	sum := func(cs []*counters, f func(*counters) *atomic.Int64) int64 {
 		var n int64
 		for _, c := range cs {
@@ -365,15 +356,40 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			sum(subs, func(c *counters) *atomic.Int64 { return &c.misrouted })
 	}
 
-	// Warm-up: load without measuring, unless the publishers finish first.
-	select {
-	case <-time.After(o.Warmup):
-	case <-pubsDone:
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
+	var pubWG sync.WaitGroup
+	startPublishers := func() {
+		for i, c := range pubConns {
+			topic := []byte(o.TopicPrefix + strconv.Itoa(i))
+			pubWG.Add(1)
+			go func() { defer pubWG.Done(); r.publish(c, i, topic, pubs[i]) }()
+		}
 	}
-	cpu0, cpuErr := ProcCPU(o.BrokerPID)
-	t0, sent0, recv0 := time.Now(), sent(), recv()
+	pubsDone := make(chan struct{})
+
+	var cpu0 time.Duration
+	var cpuErr error
+	var t0 time.Time
+	var sent0, recv0 int64
+	if o.Warmup <= 0 {
+		// No warm-up: the interval starts before the first PUBLISH, or a
+		// run bounded by count could be over before it began.
+		cpu0, cpuErr = ProcCPU(o.BrokerPID)
+		t0, sent0, recv0 = time.Now(), sent(), recv()
+		startPublishers()
+		go func() { pubWG.Wait(); close(pubsDone) }()
+	} else {
+		startPublishers()
+		go func() { pubWG.Wait(); close(pubsDone) }()
+		// Warm-up: load without measuring, unless the publishers finish first.
+		select {
+		case <-time.After(o.Warmup):
+		case <-pubsDone:
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+		cpu0, cpuErr = ProcCPU(o.BrokerPID)
+		t0, sent0, recv0 = time.Now(), sent(), recv()
+	}
 
 	// Measured interval, sampled to find stalls.
 	var res Result
