@@ -67,3 +67,67 @@ func TestRetainedStormArrivesWhole(t *testing.T) {
 		})
 	}
 }
+
+// TestRetainedStormNotStale: retained messages that wait for the
+// subscriber's room are sent as their topic's retained message at the time
+// they go out, so a subscriber never ends a topic on a value older than one
+// published while it was not reading (its live copy may have been dropped at
+// the full outbound bound). A value published during the send of an older
+// one may arrive live before it; the newer one then follows again. Only the
+// first messages, sent with the SUBACK before any v2 existed, may end on v1
+// when their live v2 was dropped as QoS 0 is: the outbound bound is made
+// tiny so that they are a handful.
+func TestRetainedStormNotStale(t *testing.T) {
+	const n = 2000
+	const firstChunk = 32 // at most 512/2 bytes of ~16-byte messages, and some slack
+	srv := testutil.StartBroker(t, engine.Options{MaxOutboundBytes: 512, MaxQueuedMessages: 50})
+	addr := srv.Addr().String()
+	pub, _ := connectWire(t, addr, codec.Version311, "stale-pub", nil)
+	topic := func(i int) string { return fmt.Sprintf("stale/%d/%d", i/100, i%100) }
+	for i := range n {
+		pub.publish(topic(i), 0, 0, true, "v1")
+	}
+	pub.ping()
+
+	sub, _ := connectWire(t, addr, codec.Version311, "stale-sub", nil)
+	sub.subscribe(1, 0, subscription("#", 0))
+	// The subscriber reads nothing while every topic gets v2: the paced
+	// retained messages wait, and most live copies are dropped.
+	for i := range n {
+		pub.publish(topic(i), 0, 0, true, "v2")
+	}
+	pub.ping()
+	last := make(map[string]string, n)
+	for len(last) < n || countV1(last) > firstChunk {
+		p, err := sub.next(3 * time.Second)
+		if err != nil {
+			t.Fatalf("%d topics seen, %d of them last at v1: %v", len(last), countV1(last), err)
+		}
+		if p.Type != codec.PUBLISH {
+			t.Fatalf("got %v, want PUBLISH", p.Type)
+		}
+		last[string(p.Publish.Topic)] = string(p.Publish.Payload)
+	}
+	// Whatever still comes must not leave a topic on v1.
+	for {
+		p, err := sub.next(300 * time.Millisecond)
+		if err != nil {
+			break
+		}
+		last[string(p.Publish.Topic)] = string(p.Publish.Payload)
+	}
+	if k := countV1(last); k > firstChunk {
+		t.Fatalf("%d topics end on v1 after v2 was published; at most the %d sent with the SUBACK may", k, firstChunk)
+	}
+	t.Logf("%d topics end on v1 (sent with the SUBACK, their live v2 dropped)", countV1(last))
+}
+
+func countV1(last map[string]string) int {
+	n := 0
+	for _, v := range last {
+		if v == "v1" {
+			n++
+		}
+	}
+	return n
+}

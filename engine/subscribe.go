@@ -164,7 +164,7 @@ func (c *conn) retainedAfterSuback(reqs []retainedReq) {
 		return
 	}
 	if c.srv.store == nil {
-		if rest := c.sendRetained(c.collectRetained(reqs), false); len(rest) > 0 {
+		if rest := c.sendRetained(c.collectRetained(reqs), false, false); len(rest) > 0 {
 			go c.paceRetained(rest)
 		}
 		return
@@ -173,15 +173,15 @@ func (c *conn) retainedAfterSuback(reqs []retainedReq) {
 		c.srv.retainedReaders <- struct{}{}
 		items := c.collectRetained(reqs)
 		<-c.srv.retainedReaders
-		c.paceRetained(c.sendRetained(items, false))
+		c.paceRetained(c.sendRetained(items, false, false))
 	}()
 }
 
 // retainedItem is one retained message for one new subscription.
 type retainedItem struct {
-	m   *message.Message // a reference of its own
-	qos byte
-	ids []uint32 // the subscription identifier, if any
+	m      *message.Message // a reference of its own
+	subQoS byte             // the subscription's
+	ids    []uint32         // the subscription identifier, if any
 }
 
 // collectRetained returns the unexpired retained messages matching each
@@ -199,7 +199,7 @@ func (c *conn) collectRetained(reqs []retainedReq) []retainedItem {
 		}
 		if err := s.retained.Match(r.filter, func(m *message.Message) bool {
 			if !m.Expired(now) {
-				items = append(items, retainedItem{m.Ref(), min(r.opts.QoS, m.QoS), ids})
+				items = append(items, retainedItem{m.Ref(), r.opts.QoS, ids})
 			}
 			return true
 		}); err != nil {
@@ -218,7 +218,7 @@ func (c *conn) collectRetained(reqs []retainedReq) []retainedItem {
 // QoS 0 and refuse QoS 1/2. A durable session's QoS 1/2 deliveries are
 // stored; a message without a store id is copied to get one, since the
 // retained index shares it.
-func (c *conn) sendRetained(items []retainedItem, force bool) []retainedItem {
+func (c *conn) sendRetained(items []retainedItem, force, recheck bool) []retainedItem {
 	s := c.srv
 	var tx *storeTx
 	durable := c.sess.Durable()
@@ -230,16 +230,38 @@ func (c *conn) sendRetained(items []retainedItem, force bool) []retainedItem {
 		}
 		it := &items[i]
 		m := it.m
+		if recheck {
+			if m = c.retainedNow(m); m == nil || m.Expired(now) {
+				if m != nil {
+					m.Release()
+				}
+				it.m = nil
+				continue // cleared or expired meanwhile
+			}
+		}
+		qos := min(it.subQoS, m.QoS)
 		// A retained message still waiting for its store change is held;
 		// its publisher wakes only the sessions it routed to, so this
 		// subscriber gets a copy of its own.
-		if m.Held() || tx != nil && it.qos > 0 && m.StoreID == 0 {
+		if m.Held() || tx != nil && qos > 0 && m.StoreID == 0 {
 			cp := message.Restore(m.Topic, m.Payload, m.Props, m.QoS, m.Retain, m.Origin, m.Created, m.ExpireAt)
 			s.messageID(cp)
 			m.Release()
 			m = cp
 		}
-		s.deliverTo(c.sess, m, it.qos, true, it.ids, now, tx, nil)
+		s.deliverTo(c.sess, m, qos, true, it.ids, now, tx, nil)
+		if recheck {
+			// A newer value set between the look-up and the delivery may
+			// have gone out live before it: send that one again after, so
+			// that the subscriber ends on it. (Set precedes the live
+			// routing, so one more look-up closes the race.)
+			if cur := c.retainedNow(m.Ref()); cur != nil && cur != m && !cur.Expired(now) {
+				s.deliverTo(c.sess, cur, min(it.subQoS, cur.QoS), true, it.ids, now, tx, nil)
+				cur.Release()
+			} else if cur != nil {
+				cur.Release()
+			}
+		}
 		m.Release()
 		it.m = nil
 	}
@@ -249,6 +271,28 @@ func (c *conn) sendRetained(items []retainedItem, force bool) []retainedItem {
 		tx.submit(nil)
 	}
 	return items[i:]
+}
+
+// retainedNow returns what a retained message that waited for room should
+// be sent as: itself while it is still its topic's retained message, the
+// newer one its topic got meanwhile (so that the subscriber does not end on
+// a stale value after the live delivery of the newer one, which its full
+// queue may have dropped), or nil when the topic was cleared. It takes over
+// m's reference.
+func (c *conn) retainedNow(m *message.Message) *message.Message {
+	cur, ok, err := c.srv.retained.Get(string(m.Topic))
+	switch {
+	case err != nil: // unreadable now: send what we have
+		return m
+	case !ok:
+		m.Release()
+		return nil
+	case cur == m || cur.Created == m.Created && cur.Origin == m.Origin:
+		cur.Release()
+		return m
+	}
+	m.Release()
+	return cur
 }
 
 // retainedRoom reports whether the subscriber takes more retained messages
@@ -281,10 +325,10 @@ func (c *conn) paceRetained(items []retainedItem) {
 		if c.closed.Load() || time.Since(lastMove) > c.srv.opts.SlowConsumerAfter {
 			c.srv.log.Info("retained messages delivered without waiting for room", "client_id", c.clientIDShared(),
 				"remaining", len(items), "connection_closed", c.closed.Load())
-			items = c.sendRetained(items, true)
+			items = c.sendRetained(items, true, true)
 			return
 		}
-		rest := c.sendRetained(items, false)
+		rest := c.sendRetained(items, false, true)
 		if len(rest) < len(items) {
 			wait, lastMove = time.Millisecond, time.Now()
 		} else {
