@@ -27,9 +27,12 @@ type conn struct {
 	dec       codec.Decoder
 	connected bool
 	version   byte
-	clientID  string
-	sess      *sessions.Session
-	keepAlive time.Duration // 0: no keep-alive
+	// pacingRetained: a goroutine is delivering retained messages to this
+	// connection as it drains (paceRetained); at most one at a time.
+	pacingRetained atomic.Bool
+	clientID       string
+	sess           *sessions.Session
+	keepAlive      time.Duration // 0: no keep-alive
 
 	// Limits the client announced in its 5.0 CONNECT.
 	maxPacketOut  int    // Maximum Packet Size, 0 = the wire limit

@@ -131,3 +131,40 @@ func countV1(last map[string]string) int {
 	}
 	return n
 }
+
+// TestRetainedStormTwoSubscriptions: two SUBSCRIBEs in a row, each over more
+// retained messages than the subscriber's bounds hold, both arrive whole
+// (the second waits for the first's pacing).
+func TestRetainedStormTwoSubscriptions(t *testing.T) {
+	const n = 1500
+	srv := testutil.StartBroker(t, engine.Options{MaxOutboundBytes: 16 << 10, MaxQueuedMessages: 50})
+	addr := srv.Addr().String()
+	pub, _ := connectWire(t, addr, codec.Version311, "two-pub", nil)
+	for _, root := range []string{"a", "b"} {
+		for i := range n {
+			pub.publish(fmt.Sprintf("%s/%d/%d", root, i/100, i%100), 0, 0, true, "payload")
+		}
+	}
+	pub.ping()
+	sub, _ := connectWire(t, addr, codec.Version311, "two-sub", nil)
+	sub.send(&codec.Packet{Type: codec.SUBSCRIBE, Subscribe: codec.Subscribe{PacketID: 1, Subscriptions: []codec.Subscription{subscription("a/#", 0)}}})
+	sub.send(&codec.Packet{Type: codec.SUBSCRIBE, Subscribe: codec.Subscribe{PacketID: 2, Subscriptions: []codec.Subscription{subscription("b/#", 0)}}})
+	seen, subacks := make(map[string]bool, 2*n), 0
+	for len(seen) < 2*n || subacks < 2 {
+		p, err := sub.next(5 * time.Second)
+		if err != nil {
+			t.Fatalf("%d of %d retained messages, %d SUBACKs: %v", len(seen), 2*n, subacks, err)
+		}
+		switch p.Type {
+		case codec.SUBACK:
+			subacks++
+		case codec.PUBLISH:
+			if seen[string(p.Publish.Topic)] {
+				t.Fatalf("%s twice", p.Publish.Topic)
+			}
+			seen[string(p.Publish.Topic)] = true
+		default:
+			t.Fatalf("unexpected %v", p.Type)
+		}
+	}
+}

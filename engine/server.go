@@ -147,6 +147,9 @@ type Server struct {
 	ln     net.Listener
 	conns  connRegistry
 	nconns atomic.Int64
+	// pacedRetained counts retained messages waiting for their
+	// subscriber's room, across connections (maxPacedRetained).
+	pacedRetained atomic.Int64
 	// enrolling counts accepted connections not yet in an event loop.
 	enrolling atomic.Int64
 	stopping  atomic.Bool

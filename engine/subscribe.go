@@ -182,6 +182,7 @@ type retainedItem struct {
 	m      *message.Message // a reference of its own
 	subQoS byte             // the subscription's
 	ids    []uint32         // the subscription identifier, if any
+	again  bool             // going round a second time with a newer value
 }
 
 // collectRetained returns the unexpired retained messages matching each
@@ -199,7 +200,7 @@ func (c *conn) collectRetained(reqs []retainedReq) []retainedItem {
 		}
 		if err := s.retained.Match(r.filter, func(m *message.Message) bool {
 			if !m.Expired(now) {
-				items = append(items, retainedItem{m.Ref(), r.opts.QoS, ids})
+				items = append(items, retainedItem{m: m.Ref(), subQoS: r.opts.QoS, ids: ids})
 			}
 			return true
 		}); err != nil {
@@ -224,18 +225,19 @@ func (c *conn) sendRetained(items []retainedItem, force, recheck bool) []retaine
 	durable := c.sess.Durable()
 	now := time.Now().UnixNano()
 	i := 0
-	for ; i < len(items) && (force || c.retainedRoom()); i++ {
+	for i < len(items) && (force || c.retainedRoom()) {
 		if durable && tx == nil {
 			tx = s.newTx(wal.KindSubscribe, c.clientID)
 		}
 		it := &items[i]
 		m := it.m
+		it.m = nil
 		if recheck {
 			if m = c.retainedNow(m); m == nil || m.Expired(now) {
 				if m != nil {
 					m.Release()
 				}
-				it.m = nil
+				i++
 				continue // cleared or expired meanwhile
 			}
 		}
@@ -249,21 +251,27 @@ func (c *conn) sendRetained(items []retainedItem, force, recheck bool) []retaine
 			m.Release()
 			m = cp
 		}
-		s.deliverTo(c.sess, m, qos, true, it.ids, now, tx, nil)
+		if s.deliverTo(c.sess, m, qos, true, it.ids, now, tx, nil) == sessions.DroppedQueueQoS0 && !force {
+			it.m = m // live messages filled the bound since the room check: again later
+			break
+		}
 		if recheck {
 			// A newer value set between the look-up and the delivery may
-			// have gone out live before it: send that one again after, so
-			// that the subscriber ends on it. (Set precedes the live
+			// have gone out live before it: the item goes round again with
+			// it, so that the subscriber ends on it. (Set precedes the live
 			// routing, so one more look-up closes the race.)
-			if cur := c.retainedNow(m.Ref()); cur != nil && cur != m && !cur.Expired(now) {
-				s.deliverTo(c.sess, cur, min(it.subQoS, cur.QoS), true, it.ids, now, tx, nil)
-				cur.Release()
+			// Once only: a topic rewritten without pause gets its later
+			// values live.
+			if cur := c.retainedNow(m.Ref()); cur != nil && cur != m && !it.again {
+				m.Release()
+				it.m, it.again = cur, true
+				continue
 			} else if cur != nil {
 				cur.Release()
 			}
 		}
 		m.Release()
-		it.m = nil
+		i++
 	}
 	if tx != nil {
 		// Submitted before any wait for room: the deliveries are held until
@@ -306,6 +314,10 @@ func (c *conn) retainedRoom() bool {
 	return c.sess.QueueHalfFree()
 }
 
+// maxPacedRetained bounds the retained messages waiting for their
+// subscribers' room across the server: about 40 bytes each, 160 MiB in all.
+const maxPacedRetained = 4 << 20
+
 // paceRetained delivers the retained messages that did not fit as the
 // subscriber drains, polling its room. Once the connection is gone they are
 // offered to the session at once (a persistent one queues them within its
@@ -313,6 +325,30 @@ func (c *conn) retainedRoom() bool {
 // gets the rest at once too, and the usual bounds apply, so that a client
 // that stopped reading does not pin them for ever.
 func (c *conn) paceRetained(items []retainedItem) {
+	if len(items) == 0 {
+		return
+	}
+	// What waits holds a reference per message: bound it to
+	// maxPacedRetained across the server, so that subscribing to "#" again
+	// and again cannot pin memory; beyond it the rest goes at once and the
+	// subscriber's bounds apply, as for live messages. One pacer per
+	// connection at a time: several would only compete for the same room.
+	n := int64(len(items))
+	if c.srv.pacedRetained.Add(n) > maxPacedRetained {
+		c.srv.pacedRetained.Add(-n)
+		c.srv.log.Warn("retained messages not paced: too many waiting on the server", "client_id", c.clientIDShared(), "messages", n)
+		c.sendRetained(items, true, true)
+		return
+	}
+	defer c.srv.pacedRetained.Add(-n)
+	for !c.pacingRetained.CompareAndSwap(false, true) {
+		if c.closed.Load() {
+			c.sendRetained(items, true, true)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	defer c.pacingRetained.Store(false)
 	defer func() {
 		for i := range items {
 			if items[i].m != nil {
