@@ -117,3 +117,19 @@ func TestServePprofListen(t *testing.T) {
 		t.Fatal("profile endpoint still serving after shutdown")
 	}
 }
+
+// TestServePprofListenBusy: an address --pprof-listen cannot listen on stops
+// serve with exit 1 before it accepts MQTT connections.
+func TestServePprofListenBusy(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	testutil.Require(t, err, "listen")
+	defer l.Close()
+	addr := "127.0.0.1:" + freePort(t)
+	if rc := serve([]string{"--listen", addr, "--pprof-listen", l.Addr().String(), "--log-level", "error"}); rc != 1 {
+		t.Fatalf("serve with a busy --pprof-listen = %d, want 1", rc)
+	}
+	if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
+		c.Close()
+		t.Fatal("MQTT listener open after a failed start")
+	}
+}

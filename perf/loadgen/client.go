@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tern-mqtt/tern/codec"
+	"github.com/tern-mqtt/tern/perf/mqttwire"
 )
 
 // handshakeTimeout bounds the wait for CONNACK and SUBACK.
@@ -41,7 +42,7 @@ func handshake(c net.Conn, clientID string, persistent bool, filter string, qos 
 		return err
 	}
 	dec := codec.Decoder{Version: codec.Version311}
-	if err := readPacket(c, &dec, p); err != nil {
+	if err := mqttwire.ReadPacket(c, &dec, p); err != nil {
 		return fmt.Errorf("waiting for CONNACK: %w", err)
 	}
 	if p.Type != codec.CONNACK || p.Connack.ReasonCode != codec.Success {
@@ -53,34 +54,13 @@ func handshake(c net.Conn, clientID string, persistent bool, filter string, qos 
 	if filter == "" {
 		return nil
 	}
-	if err := readPacket(c, &dec, p); err != nil {
+	if err := mqttwire.ReadPacket(c, &dec, p); err != nil {
 		return fmt.Errorf("waiting for SUBACK: %w", err)
 	}
 	if p.Type != codec.SUBACK || len(p.Suback.ReasonCodes) != 1 || p.Suback.ReasonCodes[0] != qos {
 		return fmt.Errorf("subscription to %q refused: %v % x", filter, p.Type, p.Suback.ReasonCodes)
 	}
 	return nil
-}
-
-// readPacket reads exactly one packet from c, byte by byte after the fixed
-// header, so that no byte of the next packet is consumed. It is for the
-// handshake only.
-func readPacket(c net.Conn, dec *codec.Decoder, p *codec.Packet) error {
-	var buf []byte
-	one := make([]byte, 1)
-	for {
-		if _, err := c.Read(one); err != nil {
-			return err
-		}
-		buf = append(buf, one[0])
-		n, err := dec.Decode(buf, p)
-		if err == nil && n == len(buf) {
-			return nil
-		}
-		if !errors.Is(err, codec.ErrNeedMore) {
-			return err
-		}
-	}
 }
 
 // subscribe reads and counts PUBLISHes from c until c fails or is closed,

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"runtime"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -66,4 +68,14 @@ func LoadAverage() float64 {
 		return -1
 	}
 	return v
+}
+
+// LoadRange is the line the commands end their report with: the range of the
+// load averages read before each run (or round), and the CPUs they share.
+func LoadRange(loads []float64, each string) string {
+	if len(loads) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("Machine load average (1 min) before each %s: %.1f to %.1f on %d CPUs.",
+		each, slices.Min(loads), slices.Max(loads), runtime.NumCPU())
 }

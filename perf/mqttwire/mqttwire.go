@@ -64,18 +64,28 @@ func RoundTrip(c net.Conn, p *codec.Packet, want codec.PacketType) error {
 		return err
 	}
 	dec := codec.Decoder{Version: codec.Version311}
+	if err := ReadPacket(c, &dec, p); err != nil {
+		return fmt.Errorf("waiting for %v: %w", want, err)
+	}
+	if p.Type != want {
+		return fmt.Errorf("got %v, want %v", p.Type, want)
+	}
+	return nil
+}
+
+// ReadPacket reads exactly one packet from c into p, byte by byte, so that
+// no byte of a later packet is consumed: for handshakes, before a read loop
+// takes the connection over.
+func ReadPacket(c net.Conn, dec *codec.Decoder, p *codec.Packet) error {
 	var buf []byte
 	one := make([]byte, 1)
 	for {
 		if _, err := c.Read(one); err != nil {
-			return fmt.Errorf("waiting for %v: %w", want, err)
+			return err
 		}
 		buf = append(buf, one[0])
 		n, err := dec.Decode(buf, p)
 		if err == nil && n == len(buf) {
-			if p.Type != want {
-				return fmt.Errorf("got %v, want %v", p.Type, want)
-			}
 			return nil
 		}
 		if !errors.Is(err, codec.ErrNeedMore) {

@@ -17,6 +17,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -209,6 +210,20 @@ func (p *Peer) Start() (*Broker, error) {
 		_ = os.RemoveAll(dataDir)
 	}
 	return b, err
+}
+
+// With starts a fresh broker, runs f with it and stops it. A failure to stop
+// does not spoil f's measurement: it goes to warn, prefixed with prog.
+func (p *Peer) With(prog string, warn io.Writer, f func(*Broker) error) error {
+	b, err := p.Start()
+	if err != nil {
+		return err
+	}
+	err = f(b)
+	if stopErr := b.Stop(); stopErr != nil {
+		fmt.Fprintf(warn, "%s: %v\n", prog, stopErr)
+	}
+	return err
 }
 
 func (p *Peer) start(addr, dataDir string) (*Broker, error) {

@@ -40,7 +40,7 @@ var kinds = map[string]*kind{
 	"bench": {
 		describe: describeBench,
 		cols: []column{
-			{field: "recv_per_sec", head: "delivered msg/s", format: si, ratio: "msg/s"},
+			{field: "recv_per_sec", head: "delivered msg/s", format: stats.SI, ratio: "msg/s"},
 			{field: "loss_pct", head: "loss", format: pct},
 			{field: "cpu_us_per_msg", head: "broker CPU µs/msg", format: f2, ratio: "CPU/msg"},
 			{field: "broker_cores", head: "broker cores", format: f2},
@@ -79,7 +79,7 @@ var kinds = map[string]*kind{
 			return fmt.Sprintf("%.0f retained messages, then one subscriber to #", r.num("retained"))
 		},
 		cols: []column{
-			{field: "rate", head: "delivered msg/s", format: si, ratio: "msg/s"},
+			{field: "rate", head: "delivered msg/s", format: stats.SI, ratio: "msg/s"},
 			{field: "delivery_s", head: "delivery", format: secs},
 			{field: "publish_s", head: "publish", format: secs},
 			{field: "lost", head: "lost", format: f0},
@@ -203,17 +203,6 @@ func plural(n float64, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%.0f %ss", n, what)
-}
-
-// si formats a rate as 512, 123k or 1.23M.
-func si(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.0fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
 }
 
 func pct(v float64) string  { return fmt.Sprintf("%.1f%%", v) }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/tern-mqtt/tern/perf/stats"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -52,7 +53,7 @@ func charts(tables []*Table) []chart {
 		}
 	}
 	cs := []chart{
-		{"throughput.svg", si, chartOf("Delivered messages per second (median)", "msg/s, log scale", rate)},
+		{"throughput.svg", stats.SI, chartOf("Delivered messages per second (median)", "msg/s, log scale", rate)},
 		{"cpu.svg", f2, chartOf("Broker CPU per delivered message (median)", "µs/msg, log scale", cpu)},
 		{"latency.svg", f0, chartOf("Latency at a fixed rate (median of each percentile)", "µs, log scale", lat)},
 	}

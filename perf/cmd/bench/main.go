@@ -32,7 +32,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -176,8 +175,7 @@ func run() error {
 	}
 	fmt.Println()
 	printTable(os.Stdout, sc, ps, results)
-	fmt.Printf("\nMachine load average (1 min) before each run: %.1f to %.1f on %d CPUs.\n",
-		slices.Min(loads), slices.Max(loads), runtime.NumCPU())
+	fmt.Printf("\n%s\n", loadgen.LoadRange(loads, "run"))
 	return nil
 }
 

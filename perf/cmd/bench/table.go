@@ -59,22 +59,11 @@ func printTable(w io.Writer, sc scenario, ps []*peers.Peer, results map[string][
 			ends = append(ends, res.DrainEnd)
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %.1f%% | %.2f | %.2f | %.0f ms | %s | %s | %s | %s |",
-			p.Name, si(r.rate), si(r.sent), r.loss, r.cpu, r.cores, r.stalls, strings.Join(ends, " "),
+			p.Name, stats.SI(r.rate), stats.SI(r.sent), r.loss, r.cpu, r.cores, r.stalls, strings.Join(ends, " "),
 			ratio(r.rate, base.rate), ratio(r.cpu, base.cpu), ratioTo(haveMem, r.rate, mem.rate))
 		if haveRelay {
 			fmt.Fprintf(w, " %s |", ratioTo(true, r.rate, relay.rate))
 		}
 		fmt.Fprintln(w)
 	}
-}
-
-// si formats a rate as 123k or 1.23M.
-func si(v float64) string {
-	switch {
-	case v >= 1e6:
-		return fmt.Sprintf("%.2fM", v/1e6)
-	case v >= 1e3:
-		return fmt.Sprintf("%.0fk", v/1e3)
-	}
-	return fmt.Sprintf("%.0f", v)
 }

@@ -27,7 +27,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -97,7 +96,7 @@ func run() error {
 			l := line{Broker: p.Name, Round: round, LoadAvg: loadgen.LoadAverage()}
 			loads = append(loads, l.LoadAvg)
 			if *duration > 0 {
-				err := withBroker(p, func(b *peers.Broker) (err error) {
+				err := p.With("connrate", os.Stderr, func(b *peers.Broker) (err error) {
 					l.rateResult, err = connectRate(ctx, b.Addr, b.PID, *workers, *sources, *duration)
 					return err
 				})
@@ -106,7 +105,7 @@ func run() error {
 				}
 			}
 			if *idle > 0 {
-				err := withBroker(p, func(b *peers.Broker) (err error) {
+				err := p.With("connrate", os.Stderr, func(b *peers.Broker) (err error) {
 					l.idleResult, err = openIdle(ctx, b.Addr, b.PID, *idle, *subs, *sources, uint16(*keepAlive/time.Second), *openTimeout, os.Stderr)
 					return err
 				})
@@ -122,22 +121,8 @@ func run() error {
 	}
 	fmt.Println()
 	printTable(os.Stdout, *workers, *duration, *idle, *subs, *keepAlive, ps, lines)
-	fmt.Printf("\nMachine load average (1 min) before each round: %.1f to %.1f on %d CPUs.\n",
-		slices.Min(loads), slices.Max(loads), runtime.NumCPU())
+	fmt.Printf("\n%s\n", loadgen.LoadRange(loads, "round"))
 	return nil
-}
-
-// withBroker starts a fresh broker, runs f with it and stops it.
-func withBroker(p *peers.Peer, f func(*peers.Broker) error) error {
-	b, err := p.Start()
-	if err != nil {
-		return err
-	}
-	err = f(b)
-	if stopErr := b.Stop(); stopErr != nil {
-		fmt.Fprintln(os.Stderr, "connrate:", stopErr)
-	}
-	return err
 }
 
 // printTable writes a Markdown table of the medians of every column, each

@@ -9,7 +9,6 @@ import (
 
 	"github.com/tern-mqtt/tern/engine"
 	"github.com/tern-mqtt/tern/internal/testutil"
-	"github.com/tern-mqtt/tern/perf/loadgen"
 )
 
 // TestConnectRate and TestOpenIdle drive an in-process Tern with tiny
@@ -33,14 +32,5 @@ func TestOpenIdle(t *testing.T) {
 	testutil.Equal(t, res.Dropped, 0, "dropped")
 	if res.RSSBefore <= 0 || res.RSSAfter <= 0 {
 		t.Fatalf("RSS not read: %+v", res)
-	}
-}
-
-func TestParseRSS(t *testing.T) {
-	got, err := loadgen.ParseRSS([]byte("Name:\ttern\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nRssAnon:\t 8000 kB\n"))
-	testutil.Require(t, err, "ParseRSS")
-	testutil.Equal(t, got, int64(10<<20), "VmRSS")
-	if _, err := loadgen.ParseRSS([]byte("Name:\tx\n")); err == nil {
-		t.Fatal("no error without VmRSS")
 	}
 }

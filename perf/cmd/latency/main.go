@@ -20,8 +20,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -90,7 +88,12 @@ func run() error {
 				loads = append(loads, load)
 				o := options{QoS: q, Rate: *rate, Tick: *tick, Duration: *duration, Warmup: *warmup,
 					Payload: *payload, ClientID: fmt.Sprintf("lat-%d-%d", round, q)}
-				res, err := runOne(ctx, p, o)
+				var res result
+				err := p.With("latency", os.Stderr, func(b *peers.Broker) (err error) {
+					o.Addr, o.BrokerPID = b.Addr, b.PID
+					res, err = measure(ctx, o)
+					return err
+				})
 				if err != nil {
 					return fmt.Errorf("%s QoS %d round %d: %w", p.Name, q, round, err)
 				}
@@ -108,23 +111,8 @@ func run() error {
 		fmt.Println()
 		printTable(os.Stdout, q, *rate, *payload, ps, results[q])
 	}
-	fmt.Printf("\nMachine load average (1 min) before each run: %.1f to %.1f on %d CPUs.\n",
-		slices.Min(loads), slices.Max(loads), runtime.NumCPU())
+	fmt.Printf("\n%s\n", loadgen.LoadRange(loads, "run"))
 	return nil
-}
-
-// runOne starts a fresh broker, measures against it and stops it.
-func runOne(ctx context.Context, p *peers.Peer, o options) (result, error) {
-	b, err := p.Start()
-	if err != nil {
-		return result{}, err
-	}
-	o.Addr, o.BrokerPID = b.Addr, b.PID
-	res, err := measure(ctx, o)
-	if stopErr := b.Stop(); stopErr != nil {
-		fmt.Fprintln(os.Stderr, "latency:", stopErr)
-	}
-	return res, err
 }
 
 // printTable writes a Markdown table of the medians of every column, each

@@ -36,7 +36,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -111,8 +110,12 @@ func run() error {
 			l := line{Scenario: "retained-storm", Broker: p.Name, Round: round, LoadAvg: loadgen.LoadAverage()}
 			o := options{Retained: *retained, Payload: *payload, QoS: byte(*qos), SubQoS: byte(*subQoS),
 				Sources: *sources, Timeout: *timeout, Stall: *stall, ClientID: fmt.Sprintf("storm-%d", round)}
-			var err error
-			if l.result, err = runOne(ctx, p, o); err != nil {
+			err := p.With("retainstorm", os.Stderr, func(b *peers.Broker) (err error) {
+				o.Addr, o.BrokerPID = b.Addr, b.PID
+				l.result, err = measure(ctx, o)
+				return err
+			})
+			if err != nil {
 				return fmt.Errorf("%s round %d: %w", p.Name, round, err)
 			}
 			report(os.Stderr, l)
@@ -124,27 +127,12 @@ func run() error {
 	}
 	fmt.Println()
 	printTable(os.Stdout, shape(*retained, *payload, *qos, *subQoS), ps, lines)
-	loads := make([]float64, len(lines))
-	for i, l := range lines {
-		loads[i] = l.LoadAvg
+	var loads []float64
+	for _, l := range lines {
+		loads = append(loads, l.LoadAvg)
 	}
-	fmt.Printf("\nMachine load average (1 min) before each run: %.1f to %.1f on %d CPUs.\n",
-		slices.Min(loads), slices.Max(loads), runtime.NumCPU())
+	fmt.Printf("\n%s\n", loadgen.LoadRange(loads, "run"))
 	return nil
-}
-
-// runOne starts a fresh broker, measures against it and stops it.
-func runOne(ctx context.Context, p *peers.Peer, o options) (result, error) {
-	b, err := p.Start()
-	if err != nil {
-		return result{}, err
-	}
-	o.Addr, o.BrokerPID = b.Addr, b.PID
-	res, err := measure(ctx, o)
-	if stopErr := b.Stop(); stopErr != nil {
-		fmt.Fprintln(os.Stderr, "retainstorm:", stopErr)
-	}
-	return res, err
 }
 
 // report writes what the JSON line leaves out: how the delivery ended and

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/tern-mqtt/tern/internal/testutil"
-	"github.com/tern-mqtt/tern/perf/loadgen"
 	"github.com/tern-mqtt/tern/perf/peers"
 )
 
@@ -75,13 +74,4 @@ func TestTopicIndex(t *testing.T) {
 	f("storm/-1/2", -1)
 	f("other/1/2", -1)
 	f("$SYS/broker/uptime", -1)
-}
-
-func TestParseRSS(t *testing.T) {
-	got, err := loadgen.ParseRSS([]byte("Name:\ttern\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nRssAnon:\t 8000 kB\n"))
-	testutil.Require(t, err, "ParseRSS")
-	testutil.Equal(t, got, int64(10<<20), "VmRSS")
-	if _, err := loadgen.ParseRSS([]byte("Name:\tx\n")); err == nil {
-		t.Fatal("no error without VmRSS")
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"testing"
 
 	"github.com/tern-mqtt/tern/internal/testutil"
-	"github.com/tern-mqtt/tern/perf/loadgen"
 )
 
 func TestJudge(t *testing.T) {
@@ -78,7 +77,4 @@ func TestParseProc(t *testing.T) {
 	testutil.Equal(t, n, 1234, "goroutines")
 	_, err = parseGoroutines("<html>")
 	testutil.Equal(t, err != nil, true, "a page that is not a profile")
-	rss, err := loadgen.ParseRSS([]byte("Name:\ttern\nVmPeak:\t  9 kB\nVmRSS:\t   24184 kB\nRssAnon:\t1 kB\n"))
-	testutil.Require(t, err, "ParseRSS")
-	testutil.Equal(t, rss, int64(24184<<10), "RSS")
 }
