@@ -275,6 +275,7 @@ func TestDurableInboundQoS2AcrossCrash(t *testing.T) {
 	sub, _ := connectWire(t, d.addr, codec.Version311, "sub", persistent311)
 	sub.subscribe(1, 0, subscription("y", 2))
 	sub.send(&codec.Packet{Type: codec.DISCONNECT})
+	sub.expectClosed(wireTimeout) // offline before anything is published to it
 	pub, _ := connectWire(t, d.addr, codec.Version311, "pub", persistent311)
 	pub.publish("y", 2, 7, false, "once")
 	pub.expectAck(codec.PUBREC, 7)
@@ -327,6 +328,7 @@ func TestDurableDelayedWillAcrossRestart(t *testing.T) {
 	sub, _ := connectWire(t, d.addr, codec.Version311, "watcher", persistent311)
 	sub.subscribe(1, 0, subscription("wills/#", 1))
 	sub.send(&codec.Packet{Type: codec.DISCONNECT})
+	sub.expectClosed(wireTimeout) // offline before anything is published to it
 	dying, _ := connectWire(t, d.addr, codec.Version5, "dying", func(c *codec.Connect) {
 		c.Props.SetSessionExpiry(60)
 		c.Will, c.WillQoS = true, 1
@@ -405,6 +407,7 @@ func TestDurableAcksInOrder(t *testing.T) {
 	sub, _ := connectWire(t, d.addr, codec.Version311, "sub", persistent311)
 	sub.subscribe(1, 0, subscription("stored/#", 1))
 	sub.send(&codec.Packet{Type: codec.DISCONNECT})
+	sub.expectClosed(wireTimeout) // offline before anything is published to it
 	pub, _ := connectWire(t, d.addr, codec.Version311, "pub", nil)
 	for i := 1; i <= 200; i++ {
 		topic := "memory/x"
@@ -518,6 +521,7 @@ func TestDurableExpiredEntriesDeleted(t *testing.T) {
 	sub, _ := connectWire(t, d.addr, codec.Version5, "sub", durable5)
 	sub.subscribe(1, 0, subscription("e", 1))
 	sub.send(&codec.Packet{Type: codec.DISCONNECT})
+	sub.expectClosed(wireTimeout) // offline before anything is published to it
 	pub, _ := connectWire(t, d.addr, codec.Version5, "pub", nil)
 	p := publishPacket("e", 1, 1, false, "short-lived")
 	p.Publish.Props.SetMessageExpiry(1)
@@ -570,6 +574,7 @@ func TestDurableSyncFailureNotAcknowledged(t *testing.T) {
 	sub, _ := connectWire(t, d.addr, codec.Version5, "sub", durable5)
 	sub.subscribe(1, 0, subscription("s/#", 1))
 	sub.send(&codec.Packet{Type: codec.DISCONNECT})
+	sub.expectClosed(wireTimeout) // offline before anything is published to it
 	p5, _ := connectWire(t, d.addr, codec.Version5, "p5", nil)
 	p311, _ := connectWire(t, d.addr, codec.Version311, "p311", nil)
 	p5.publishAcked("s/x", 1, 1, false, "ok")

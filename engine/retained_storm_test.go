@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/engine"
 	"github.com/tern-mqtt/tern/internal/testutil"
@@ -165,6 +166,37 @@ func TestRetainedStormTwoSubscriptions(t *testing.T) {
 			seen[string(p.Publish.Topic)] = true
 		default:
 			t.Fatalf("unexpected %v", p.Type)
+		}
+	}
+}
+
+// TestRetainedStormPaho: the storm through paho.mqtt.golang, a real 3.1.1
+// client, at QoS 1: every retained message arrives once with RETAIN set,
+// though the session queue holds 50 and the outbound bound 16 KiB.
+func TestRetainedStormPaho(t *testing.T) {
+	const n = 2000
+	srv := testutil.StartBroker(t, engine.Options{MaxOutboundBytes: 16 << 10, MaxQueuedMessages: 50})
+	addr := srv.Addr().String()
+	pub, _ := connect311(t, addr, "paho-storm-pub", true, nil)
+	for i := range n {
+		waitToken(t, pub.Publish(fmt.Sprintf("paho/%d/%d", i/100, i%100), 1, true, "v"), "publish")
+	}
+	got := make(chan mqtt.Message, n)
+	sub, _ := connect311(t, addr, "paho-storm-sub", true, got)
+	waitToken(t, sub.Subscribe("paho/#", 1, nil), "subscribe")
+	seen := make(map[string]bool, n)
+	for len(seen) < n {
+		select {
+		case m := <-got:
+			if !m.Retained() {
+				t.Fatalf("%s without RETAIN (MQTT-3.3.1-8)", m.Topic())
+			}
+			if seen[m.Topic()] {
+				t.Fatalf("%s twice", m.Topic())
+			}
+			seen[m.Topic()] = true
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d retained messages", len(seen), n)
 		}
 	}
 }
