@@ -2,7 +2,7 @@ package engine
 
 import (
 	"errors"
-	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +21,7 @@ type conn struct {
 	id     uint64
 	srv    *Server
 	gc     gnet.Conn
-	remote net.Addr
+	remote netip.AddrPort
 	opened time.Time
 
 	dec       codec.Decoder
@@ -166,15 +166,17 @@ var packetPool = sync.Pool{New: func() any { return new(codec.Packet) }}
 
 func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s := h.s
+	c, ok := gc.Context().(*conn) // made by enroll, which counted it in nconns
+	if !ok {
+		return nil, gnet.Close
+	}
+	c.gc = gc
+	c.dec.MaxPacketSize = s.opts.MaxPacketSize
+	c.lastRecv.Store(c.opened.UnixNano())
+	s.conns.add(c)
 	if s.stopping.Load() {
 		return nil, gnet.Close
 	}
-	c := &conn{id: connIDs.Add(1), srv: s, gc: gc, remote: gc.RemoteAddr(), opened: time.Now()}
-	c.dec.MaxPacketSize = s.opts.MaxPacketSize
-	c.lastRecv.Store(c.opened.UnixNano())
-	gc.SetContext(c)
-	s.nconns.Add(1)
-	s.conns.add(c)
 	return nil, gnet.None
 }
 

@@ -3,6 +3,7 @@ package engine
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"net"
 	"time"
 
 	"github.com/tern-mqtt/tern/codec"
@@ -57,7 +58,7 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 	}
 	if o.Authenticate != nil {
 		info := ConnectInfo{ClientID: clientID, Username: p.Username, Password: p.Password,
-			HasUsername: p.UsernameFlag, HasPassword: p.PasswordFlag, Remote: c.remote,
+			HasUsername: p.UsernameFlag, HasPassword: p.PasswordFlag, Remote: net.TCPAddrFromAddrPort(c.remote),
 			ProtocolLevel: c.version, AuthMethod: p.Props.AuthMethod, AuthData: p.Props.AuthData}
 		if r := o.Authenticate(&info); r != codec.Success {
 			c.refuseConnect(c.version, r)

@@ -3,13 +3,15 @@ package engine
 import (
 	"context"
 	"net"
+	"net/netip"
 	"syscall"
 	"testing"
 )
 
 // TestAcceptedSocketsInheritOptions checks what listenConfig relies on: an
-// accepted socket carries the listener's keep-alive settings and Go's
-// TCP_NODELAY, without per-connection setsockopt calls.
+// accepted socket carries the listener's keep-alive settings and
+// TCP_NODELAY, without per-connection setsockopt calls, and the acceptor hands
+// over the descriptor and the peer's address.
 func TestAcceptedSocketsInheritOptions(t *testing.T) {
 	ln, err := listenConfig.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
@@ -21,15 +23,23 @@ func TestAcceptedSocketsInheritOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	nc, err := ln.Accept()
+	fds := make(chan int, 1)
+	a, err := newAcceptor(ln)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer nc.Close()
-	rc, err := nc.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	defer a.close()
+	go func() {
+		_ = a.each(func(fd int, remote netip.AddrPort) {
+			if remote.Port() != uint16(c.LocalAddr().(*net.TCPAddr).Port) {
+				t.Errorf("remote %v, want %v", remote, c.LocalAddr())
+			}
+			fds <- fd
+		})
+	}()
+	fd := <-fds
+	defer syscall.Close(fd)
+	rc := rawFD(fd)
 	want := map[string]struct{ level, opt, v int }{
 		"SO_KEEPALIVE":  {syscall.SOL_SOCKET, syscall.SO_KEEPALIVE, 1},
 		"TCP_KEEPIDLE":  {syscall.IPPROTO_TCP, syscall.TCP_KEEPIDLE, 15},
@@ -48,3 +58,8 @@ func TestAcceptedSocketsInheritOptions(t *testing.T) {
 		}
 	}
 }
+
+// rawFD lets the check above use the same Control call on a bare descriptor.
+type rawFD int
+
+func (r rawFD) Control(f func(fd uintptr)) error { f(uintptr(r)); return nil }

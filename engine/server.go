@@ -13,12 +13,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 
 	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/retain"
@@ -150,11 +152,10 @@ type Server struct {
 	// pacedRetained counts retained messages waiting for their
 	// subscriber's room, across connections (maxPacedRetained).
 	pacedRetained atomic.Int64
-	// enrolling counts accepted connections not yet in an event loop.
-	enrolling atomic.Int64
-	stopping  atomic.Bool
-	done      chan struct{}
-	wg        sync.WaitGroup // housekeeping
+	acceptor      *acceptor
+	stopping      atomic.Bool
+	done          chan struct{}
+	wg            sync.WaitGroup // housekeeping
 	// acceptDone is closed when the accept loop has returned.
 	acceptDone chan struct{}
 	started    time.Time
@@ -205,9 +206,8 @@ func (s *Server) Start() error {
 	cli, err := gnet.NewClient(&handler{s: s},
 		gnet.WithMulticore(true),
 		gnet.WithNumEventLoop(s.opts.EventLoops),
-		// Go's accept already set TCP_NODELAY on the socket, which the
-		// descriptor gnet duplicates shares; TCPDelay only stops gnet from
-		// setting it a second time (a system call per connection).
+		// Accepted sockets inherit TCP_NODELAY from the listener
+		// (listenConfig); TCPDelay stops gnet from setting it again.
 		gnet.WithTCPNoDelay(gnet.TCPDelay),
 		gnet.WithLogger(gnetLogger{s.log}),
 	)
@@ -222,7 +222,13 @@ func (s *Server) Start() error {
 		_ = cli.Stop()
 		return fmt.Errorf("engine: cannot listen on %q: %w", s.opts.Listen, err)
 	}
-	s.cli, s.ln, s.started = cli, ln, time.Now()
+	acc, err := newAcceptor(ln)
+	if err != nil {
+		_ = ln.Close()
+		_ = cli.Stop()
+		return fmt.Errorf("engine: cannot accept on %q: %w", s.opts.Listen, err)
+	}
+	s.cli, s.ln, s.acceptor, s.started = cli, ln, acc, time.Now()
 	s.acceptDone = make(chan struct{})
 	s.wg.Add(1)
 	go s.acceptLoop()
@@ -239,53 +245,45 @@ func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 // (out of file descriptors) backs off and retries instead of stopping the
 // listener.
 func (s *Server) acceptLoop() {
-	// EnrollContext duplicates the descriptor into an event loop, closes the
-	// net.Conn and waits until the loop has registered it. Enrollers do that
-	// while the accept loop goes on taking the backlog: a connect burst then
-	// costs a quarter less CPU per connection than handing them over one at
-	// a time. They live as long as the listener, since a goroutine per
-	// connection spends as much again growing its stack inside gnet.
-	handoff := make(chan net.Conn, 64)
-	var enrollers sync.WaitGroup
-	for range 2 * s.opts.EventLoops {
-		enrollers.Add(1)
-		go func() {
-			defer enrollers.Done()
-			for nc := range handoff {
-				if _, err := s.cli.EnrollContext(nc, nil); err != nil {
-					s.log.Warn("cannot hand connection to an event loop", "remote", nc.RemoteAddr().String(), "err", err)
-				}
-				s.enrolling.Add(-1)
-			}
-		}()
-	}
 	defer close(s.acceptDone)
-	defer enrollers.Wait()
-	defer close(handoff)
 	var backoff time.Duration
 	for {
-		nc, err := s.ln.Accept()
-		if err != nil {
-			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.stats.acceptErrors.Add(1)
-			s.log.Warn("accept failed; backing off", "err", err, "backoff", backoff)
-			time.Sleep(backoff)
-			continue
+		err := s.acceptor.each(func(fd int, remote netip.AddrPort) {
+			backoff = 0
+			s.enroll(fd, remote)
+		})
+		if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
+			return
 		}
-		backoff = 0
-		// Connections still on their way to a loop count too, or a burst
-		// would overshoot the limit.
-		if s.nconns.Load()+s.enrolling.Load() >= int64(s.opts.MaxConnections) {
-			s.stats.refusedConns.Add(1)
-			_ = nc.Close()
-			continue
-		}
-		s.enrolling.Add(1)
-		handoff <- nc
+		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+		s.stats.acceptErrors.Add(1)
+		s.log.Warn("accept failed; backing off", "err", err, "backoff", backoff)
+		time.Sleep(backoff)
 	}
+}
+
+// enroll hands an accepted descriptor to an event loop, or closes it when the
+// server is at MaxConnections. The connection counts from here, so that a
+// burst still on its way to the loops cannot overshoot the limit.
+func (s *Server) enroll(fd int, remote netip.AddrPort) {
+	if s.nconns.Load() >= int64(s.opts.MaxConnections) {
+		s.stats.refusedConns.Add(1)
+		_ = unix.Close(fd)
+		return
+	}
+	s.nconns.Add(1)
+	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now()}
+	if err := s.cli.EnrollFD(fd, c, s.enrollFailed); err != nil {
+		s.enrollFailed(c, err)
+	}
+}
+
+// enrollFailed undoes enroll for a descriptor no event loop took (the loop
+// closed it).
+func (s *Server) enrollFailed(ctx any, err error) {
+	s.nconns.Add(-1)
+	c, _ := ctx.(*conn)
+	s.log.Warn("cannot hand connection to an event loop", "remote", c.remote.String(), "err", err)
 }
 
 // Stop stops accepting, tells connected 5.0 clients the server is shutting
@@ -296,6 +294,7 @@ func (s *Server) Stop(ctx context.Context) error {
 		return nil
 	}
 	close(s.done)
+	_ = s.acceptor.close()
 	_ = s.ln.Close()
 	// The accept loop ends once the listener is closed; a connection it is
 	// handing to an event loop at that moment gets there while the loops

@@ -63,3 +63,5 @@ require (
 )
 
 replace github.com/tern-mqtt/tern => ../
+
+replace github.com/panjf2000/gnet/v2 => ../third_party/gnet

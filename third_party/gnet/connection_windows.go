@@ -294,6 +294,11 @@ func (c *conn) SetContext(ctx any)   { c.ctx = ctx }
 func (c *conn) LocalAddr() net.Addr  { return c.localAddr }
 func (c *conn) RemoteAddr() net.Addr { return c.remoteAddr }
 
+// PauseRead is not supported on Windows (Tern patch).
+func (c *conn) PauseRead() error  { return errorx.ErrUnsupportedOp }
+func (c *conn) ResumeRead() error { return nil }
+func (c *conn) ReadPaused() bool  { return false }
+
 func (c *conn) Fd() (fd int) {
 	if c.rawConn == nil {
 		return -1

@@ -446,6 +446,16 @@ type Conn interface {
 	// you must invoke it within any method in EventHandler.
 	RemoteAddr() net.Addr
 
+	// PauseRead takes the connection's readable event out of the poller so
+	// that TCP flow control holds the peer back; ResumeRead puts it back.
+	// Not concurrency-safe: call them within a method in EventHandler (use
+	// Wake to get there from another goroutine). Tern patch; epoll only, other
+	// pollers return ErrUnsupportedOp.
+	PauseRead() error
+	ResumeRead() error
+	// ReadPaused reports whether PauseRead is in effect; not concurrency-safe.
+	ReadPaused() bool
+
 	// Wake triggers an OnTraffic event for the current connection, it's concurrency-safe.
 	Wake(callback AsyncCallback) error
 

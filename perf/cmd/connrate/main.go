@@ -63,6 +63,7 @@ func run() error {
 	openTimeout := flag.Duration("open-timeout", 2*time.Minute, "bound on opening the idle connections")
 	sources := flag.Int("source-addrs", 8, "spread connections over 127.0.0.1 .. 127.0.0.N")
 	repeat := flag.Int("repeat", 3, "rounds; each round runs every broker once")
+	ternArgs := flag.String("tern-args", "", "extra space-separated arguments for every Tern variant, for diagnosis (e.g. \"--pprof-listen 127.0.0.1:6061\")")
 	flag.Parse()
 	if *sources < 1 || *sources > 254 || *workers < 1 || *keepAlive < 0 || *keepAlive > 65535*time.Second {
 		return errors.New("bad -source-addrs, -workers or -keepalive")
@@ -85,6 +86,11 @@ func run() error {
 		return err
 	}
 	defer cleanup()
+	for _, p := range ps {
+		if strings.HasPrefix(p.Name, "tern") {
+			p.ExtraArgs = strings.Fields(*ternArgs)
+		}
+	}
 	fmt.Fprintf(os.Stderr, "connrate: %d rounds × %d brokers: %d workers for %v, then %d idle connections with keep-alive %v\n",
 		*repeat, len(ps), *workers, *duration, *idle, *keepAlive)
 

@@ -235,6 +235,21 @@ func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 		unix.EpollCtl(p.fd, unix.EPOLL_CTL_MOD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
 }
 
+// ModLevel sets the level-triggered events the poller waits for on the given
+// file descriptor: readable, writable, both or neither (errors and hang-ups
+// are reported regardless). Tern patch: it lets a connection stop reading.
+func (p *Poller) ModLevel(pa *PollAttachment, read, write bool) error {
+	var ev uint32
+	if read {
+		ev |= ReadEvents
+	}
+	if write {
+		ev |= WriteEvents
+	}
+	return os.NewSyscallError("epoll_ctl mod",
+		unix.EpollCtl(p.fd, unix.EPOLL_CTL_MOD, pa.FD, &unix.EpollEvent{Fd: int32(pa.FD), Events: ev}))
+}
+
 // Delete removes the given file descriptor from the poller.
 func (p *Poller) Delete(fd int) error {
 	return os.NewSyscallError("epoll_ctl del", unix.EpollCtl(p.fd, unix.EPOLL_CTL_DEL, fd, nil))

@@ -242,6 +242,21 @@ func (p *Poller) ModReadWrite(pa *PollAttachment, edgeTriggered bool) error {
 	return os.NewSyscallError("epoll_ctl mod", epollCtl(p.fd, unix.EPOLL_CTL_MOD, pa.FD, &ev))
 }
 
+// ModLevel sets the level-triggered events the poller waits for on the given
+// file descriptor: readable, writable, both or neither (errors and hang-ups
+// are reported regardless). Tern patch: it lets a connection stop reading.
+func (p *Poller) ModLevel(pa *PollAttachment, read, write bool) error {
+	var ev epollevent
+	if read {
+		ev.events |= ReadEvents
+	}
+	if write {
+		ev.events |= WriteEvents
+	}
+	convertPollAttachment(unsafe.Pointer(&ev.data), pa)
+	return os.NewSyscallError("epoll_ctl mod", epollCtl(p.fd, unix.EPOLL_CTL_MOD, pa.FD, &ev))
+}
+
 // Delete removes the given file descriptor from the poller.
 func (p *Poller) Delete(fd int) error {
 	return os.NewSyscallError("epoll_ctl del", epollCtl(p.fd, unix.EPOLL_CTL_DEL, fd, nil))
