@@ -71,6 +71,12 @@ type conn struct {
 	wakePending bool
 	outClosed   bool // OnClose ran: push releases instead of queueing
 
+	// QoS 0 flow control (hold.go).
+	holdOn    []*conn      // loop only: subscribers this read went over the bound of
+	holdCount atomic.Int32 // subscribers this publisher waits for, paused
+	holdSince atomic.Int64 // unix nanoseconds a publisher first waited for this subscriber; 0: none since it drained
+	waiters   []*conn      // under outMu: publishers paused until this subscriber drains
+
 	// The gate queue (gate.go): packets waiting for the store.
 	gmu     sync.Mutex
 	gq      []*gated
@@ -191,6 +197,7 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.flush()
 		return gnet.Close
 	}
+	c.resumeIfReleased()
 	action := gnet.None
 	// Peek(-1) copies a packet split across reads out of gnet's ring buffer:
 	// wait until the whole packet is there rather than copying it again on
@@ -207,6 +214,9 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 			c.closeErr = err
 			action = gnet.Close
 		}
+	}
+	if len(c.holdOn) > 0 && action == gnet.None {
+		c.pauseForHolds()
 	}
 	// A delivery dropped while writing (expired, too large) frees room in
 	// the in-flight window: drain again, a bounded number of times.
@@ -445,7 +455,15 @@ func (c *conn) updateOutbound() {
 		n += int64(c.outq[i].Msg.Size() + 16)
 	}
 	c.outBytes.Store(n)
+	var release []*conn
+	if n <= int64(c.srv.opts.MaxOutboundBytes)/2 {
+		release, c.waiters = c.waiters, nil
+		c.holdSince.Store(0)
+	}
 	c.outMu.Unlock()
+	for _, pub := range release {
+		pub.unhold()
+	}
 	if n > int64(c.srv.opts.MaxOutboundBytes) {
 		if c.overSince.Load() == 0 {
 			c.overSince.Store(time.Now().UnixNano())
@@ -454,6 +472,11 @@ func (c *conn) updateOutbound() {
 		c.overSince.Store(0)
 	}
 }
+
+// OnOutboundDrained runs when gnet has written out what a connection's
+// outbound buffer held: room for the session's queue, the rest of paced
+// retained messages, and for publishers paused by this subscriber.
+func (h *handler) OnOutboundDrained(gc gnet.Conn) gnet.Action { return h.OnTraffic(gc) }
 
 func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	c, ok := gc.Context().(*conn)
@@ -471,6 +494,7 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	c.outq = nil
 	c.outMu.Unlock()
+	c.releaseWaiters()
 	c.closeGate()
 	for i := range c.sent {
 		c.sent[i].Msg.Release()

@@ -18,7 +18,7 @@ import (
 // sessions' deliveries go into tx (nil without a store). The caller keeps
 // its reference to m.
 func (s *Server) route(m *message.Message, now int64, tx *storeTx) (matched int, refused bool) {
-	return s.routeMatched(m, s.router.Match(m.Topic), now, tx, nil)
+	return s.routeMatched(m, s.router.Match(m.Topic), now, tx, nil, nil)
 }
 
 // needsStore reports whether routing m to res stores a delivery: a QoS 1/2
@@ -39,10 +39,12 @@ func needsStore(m *message.Message, res *router.Result[*sessions.Session]) bool 
 	return false
 }
 
-// routeMatched routes m to res. With overs non-nil (a QoS 1/2 PUBLISH whose
+// routeMatched routes m to res. from is the publishing connection, which a
+// QoS 0 subscriber over its outbound bound may pause (hold.go); nil for
+// messages no client is sending now (wills, recovery). With overs non-nil (a QoS 1/2 PUBLISH whose
 // publisher can be held back), online sessions whose queues are full take
 // the message anyway and are listed in *overs instead of refusing it.
-func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.Session], now int64, tx *storeTx, overs *[]*sessions.Session) (matched int, refused bool) {
+func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.Session], now int64, tx *storeTx, overs *[]*sessions.Session, from *conn) (matched int, refused bool) {
 	subs := res.Subs
 	for i := 0; i < len(subs); {
 		sess := subs[i].Key
@@ -67,7 +69,7 @@ func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.S
 			continue
 		}
 		// RETAIN is kept only for Retain As Published (MQTT-3.3.1-12, -13).
-		switch s.deliverTo(sess, m, min(qos, m.QoS), retain && m.Retain, ids, now, tx, overs) {
+		switch s.deliverTo(sess, m, min(qos, m.QoS), retain && m.Retain, ids, now, tx, overs, from) {
 		case sessions.Accepted:
 			matched++
 		case sessions.RefusedQueueFull:
@@ -83,7 +85,7 @@ func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.S
 		if sub.SubID != 0 {
 			ids = []uint32{sub.SubID}
 		}
-		switch s.deliverTo(sub.Key, m, min(sub.QoS, m.QoS), sub.RetainAsPublished && m.Retain, ids, now, tx, overs) {
+		switch s.deliverTo(sub.Key, m, min(sub.QoS, m.QoS), sub.RetainAsPublished && m.Retain, ids, now, tx, overs, from) {
 		case sessions.Accepted:
 			matched++
 		case sessions.RefusedQueueFull:
@@ -113,15 +115,19 @@ func online(sess *sessions.Session) bool {
 // over the outbound bound is dropped, DESIGN invariant 5). A durable
 // session's QoS 1/2 delivery is added to tx. It returns what became of the
 // delivery.
-func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte, retain bool, ids []uint32, now int64, tx *storeTx, overs *[]*sessions.Session) sessions.Drop {
+func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte, retain bool, ids []uint32, now int64, tx *storeTx, overs *[]*sessions.Session, from *conn) sessions.Drop {
 	sess.Lock()
 	c, _ := sess.Owner().(*conn)
+	held := false
 	if c != nil && qos == 0 && c.overBound() {
-		sess.Unlock()
-		s.stats.droppedQoS0.Add(1)
-		return sessions.DroppedQueueQoS0
+		if !c.holdQoS0(from, now) {
+			sess.Unlock()
+			s.stats.droppedQoS0.Add(1)
+			return sessions.DroppedQueueQoS0
+		}
+		held = true
 	}
-	room := c == nil || !c.overBound()
+	room := c == nil || held || !c.overBound()
 	in := sessions.Delivery{Msg: m.Ref(), QoS: qos, Retain: retain, SubIDs: ids}
 	stored := tx != nil && qos > 0 && sess.Durable() && m.StoreID != 0
 	if stored {
@@ -522,6 +528,9 @@ func (s *Server) housekeeping() {
 		s.conns.each(func(c *conn) {
 			if c.closed.Load() || c.kicked.Load() != 0 {
 				return
+			}
+			if since := c.holdSince.Load(); since != 0 && now-since > int64(stalledAfter) {
+				c.releaseWaiters() // stalled: its publishers go on (hold.go)
 			}
 			idle := time.Duration(now - c.lastRecv.Load())
 			switch {

@@ -115,7 +115,7 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 	if p.QoS > 0 {
 		holdBack = &overs
 	}
-	matched, refused := s.routeMatched(m, res, now.UnixNano(), tx, holdBack)
+	matched, refused := s.routeMatched(m, res, now.UnixNano(), tx, holdBack, c)
 	m.Release()
 
 	reason := codec.Success

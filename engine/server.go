@@ -153,6 +153,7 @@ type Server struct {
 	// subscriber's room, across connections (maxPacedRetained).
 	pacedRetained atomic.Int64
 	acceptor      *acceptor
+	noReadPause   atomic.Bool // gnet cannot pause reading here: QoS 0 over the bound is dropped
 	stopping      atomic.Bool
 	done          chan struct{}
 	wg            sync.WaitGroup // housekeeping
@@ -329,6 +330,7 @@ type Stats struct {
 	received, sent, droppedQoS0, refused, expired atomic.Int64
 	storeRefused, retainRefused                   atomic.Int64
 	heldBack                                      atomic.Int64
+	pausedQoS0                                    atomic.Int64
 }
 
 // connRegistry tracks open connections for keep-alive checks and shutdown.
@@ -409,6 +411,9 @@ type Snapshot struct {
 	// HeldBack counts QoS 1/2 PUBLISH packets whose acknowledgement waited
 	// for a subscriber's full queue to drain.
 	HeldBack int64
+	// PausedQoS0 counts reads after which a QoS 0 publisher stopped reading
+	// until the subscribers it went over the outbound bound of drained.
+	PausedQoS0 int64
 }
 
 // Snapshot returns the current state and counters.
@@ -429,5 +434,6 @@ func (s *Server) Snapshot() Snapshot {
 		RetainRefused: s.stats.retainRefused.Load(),
 		StoreRefused:  s.stats.storeRefused.Load(),
 		HeldBack:      s.stats.heldBack.Load(),
+		PausedQoS0:    s.stats.pausedQoS0.Load(),
 	}
 }

@@ -251,7 +251,7 @@ func (c *conn) sendRetained(items []retainedItem, force, recheck bool) []retaine
 			m.Release()
 			m = cp
 		}
-		if s.deliverTo(c.sess, m, qos, true, it.ids, now, tx, nil) == sessions.DroppedQueueQoS0 && !force {
+		if s.deliverTo(c.sess, m, qos, true, it.ids, now, tx, nil, nil) == sessions.DroppedQueueQoS0 && !force {
 			it.m = m // live messages filled the bound since the room check: again later
 			break
 		}

@@ -345,7 +345,13 @@ loop:
 	// All data have been sent, it's no need to monitor the writable events for LT mode,
 	// remove the writable event from poller to help the future event-loops if necessary.
 	if !isET && c.outboundBuffer.IsEmpty() {
-		return c.armRead()
+		if err := c.armRead(); err != nil {
+			return err
+		}
+		if h, ok := el.eventHandler.(OutboundDrainHandler); ok {
+			return el.handleAction(c, h.OnOutboundDrained(c))
+		}
+		return nil
 	}
 
 	// To prevent infinite writing in ET mode and starving other events,

@@ -420,6 +420,15 @@ type EventLoop interface {
 	Close(Conn) error
 }
 
+// OutboundDrainHandler is an optional interface of an EventHandler (Tern
+// patch): OnOutboundDrained is called on the event loop when a connection's
+// outbound buffer, which a write had left data in, has been written out
+// completely (level-triggered mode). An application that bounds what it
+// queues for a slow reader learns here that it can send more.
+type OutboundDrainHandler interface {
+	OnOutboundDrained(c Conn) (action Action)
+}
+
 // Conn is an interface of underlying connection.
 type Conn interface {
 	Reader // all methods in Reader are not concurrency-safe.
