@@ -22,7 +22,7 @@ type conn struct {
 	srv    *Server
 	gc     gnet.Conn
 	remote netip.AddrPort
-	opened time.Time
+	opened int64 // unix nanoseconds of the accept
 
 	dec       codec.Decoder
 	connected bool
@@ -50,12 +50,8 @@ type conn struct {
 	closeReason   codec.ReasonCode // why the server closes, for the log and the will
 	closeErr      error
 
-	// wbuf collects control packets and delivery headers of one batch; cuts
-	// record where a shared payload goes between them.
-	wbuf []byte
-	cuts []cut
-	iov  [][]byte
-	sent []sessions.Delivery // deliveries in this batch, released after the write
+	// The write batch, only while a callback runs (see batch).
+	*batch
 
 	// Shared with other goroutines.
 	session     atomic.Pointer[connSession] // set once CONNECT is accepted
@@ -67,12 +63,10 @@ type conn struct {
 	sessMoved   atomic.Bool // the session was taken over by a newer connection
 	outMu       sync.Mutex
 	outq        []sessions.Delivery
-	spare       []sessions.Delivery
 	wakePending bool
 	outClosed   bool // OnClose ran: push releases instead of queueing
 
 	// QoS 0 flow control (hold.go).
-	holdOn    []*conn      // loop only: subscribers this read went over the bound of
 	holdCount atomic.Int32 // subscribers this publisher waits for, paused
 	holdSince atomic.Int64 // unix nanoseconds a publisher first waited for this subscriber; 0: none since it drained
 	waiters   []*conn      // under outMu: publishers paused until this subscriber drains
@@ -80,8 +74,7 @@ type conn struct {
 	// The gate queue (gate.go): packets waiting for the store.
 	gmu     sync.Mutex
 	gq      []*gated
-	gready  []*gated // loop only: reused by appendGated
-	gwake   bool     // a wake for the ready head is pending
+	gwake   bool // a wake for the ready head is pending
 	gclosed bool
 	gn      atomic.Int32 // len(gq), readable without gmu
 }
@@ -106,6 +99,43 @@ func (c *conn) clientIDShared() string {
 		return cs.clientID
 	}
 	return ""
+}
+
+// batch is a connection's scratch for one event-loop callback: what the
+// callback writes, and buffers reused from one callback to the next. It is
+// empty between callbacks, so connections share batches through a pool
+// rather than each keeping one: an idle connection holds none (issue 5's
+// memory per connection).
+type batch struct {
+	// wbuf collects control packets and delivery headers; cuts record where
+	// a shared payload goes between them.
+	wbuf   []byte
+	cuts   []cut
+	iov    [][]byte
+	sent   []sessions.Delivery // deliveries in this batch, released after the write
+	spare  []sessions.Delivery // the next outq (appendPushed swaps them)
+	gready []*gated            // reused by appendGated
+	holdOn []*conn             // subscribers this read went over the bound of (hold.go)
+}
+
+var batchPool = sync.Pool{New: func() any { return new(batch) }}
+
+// takeBatch gives the connection a batch for the callback that begins.
+func (c *conn) takeBatch() {
+	if c.batch == nil {
+		c.batch = batchPool.Get().(*batch)
+	}
+}
+
+// returnBatch gives the batch back once the callback has written
+// everything (a closing connection keeps it for OnClose).
+func (c *conn) returnBatch() {
+	b := c.batch
+	if b == nil || len(b.wbuf) > 0 || len(b.cuts) > 0 || len(b.sent) > 0 || len(b.holdOn) > 0 {
+		return
+	}
+	c.batch = nil
+	batchPool.Put(b)
 }
 
 type cut struct {
@@ -178,7 +208,7 @@ func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	c.gc = gc
 	c.dec.MaxPacketSize = s.opts.MaxPacketSize
-	c.lastRecv.Store(c.opened.UnixNano())
+	c.lastRecv.Store(c.opened)
 	s.conns.add(c)
 	if s.stopping.Load() {
 		return nil, gnet.Close
@@ -191,6 +221,16 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 	if !ok {
 		return gnet.Close
 	}
+	c.takeBatch()
+	action := c.onTraffic()
+	if action == gnet.None {
+		c.returnBatch()
+	}
+	return action
+}
+
+func (c *conn) onTraffic() gnet.Action {
+	gc := c.gc
 	if r := c.kicked.Load(); r != 0 {
 		c.closeReason = codec.ReasonCode(r - 1)
 		c.sendDisconnect(c.closeReason)
@@ -496,10 +536,12 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	c.outMu.Unlock()
 	c.releaseWaiters()
 	c.closeGate()
-	for i := range c.sent {
-		c.sent[i].Msg.Release()
+	if b := c.batch; b != nil { // closed in the middle of a callback: unwritten
+		for i := range b.sent {
+			b.sent[i].Msg.Release()
+		}
+		c.batch = nil // not pooled: whatever it held goes with it
 	}
-	c.sent = nil
 	if c.connected && !c.detached {
 		s.detach(c)
 	}
@@ -513,6 +555,6 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 		}
 	}
 	s.log.Info("connection closed", "client_id", c.clientID, "remote", c.remote.String(),
-		"protocol", c.version, "reason", reason, "duration", time.Since(c.opened).Round(time.Millisecond).String())
+		"protocol", c.version, "reason", reason, "duration", time.Duration(time.Now().UnixNano()-c.opened).Round(time.Millisecond).String())
 	return gnet.None
 }

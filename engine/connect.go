@@ -1,8 +1,10 @@
 package engine
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net"
 	"time"
 
@@ -198,8 +200,10 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		pc.takenOver()
 		pc.kick(codec.SessionTakenOver) // MQTT-3.1.4-3
 	}
-	s.log.Debug("client connected", "client_id", clientID, "remote", c.remote.String(), "protocol", c.version,
-		"clean_start", p.CleanStart, "session_present", present, "keep_alive", p.KeepAlive)
+	if s.log.Enabled(context.Background(), slog.LevelDebug) { // the arguments alone cost allocations per connection
+		s.log.Debug("client connected", "client_id", clientID, "remote", c.remote.String(), "protocol", c.version,
+			"clean_start", p.CleanStart, "session_present", present, "keep_alive", p.KeepAlive)
+	}
 	return nil
 }
 
@@ -313,7 +317,7 @@ func (c *conn) storeConnect(sess *sessions.Session, expiry uint32) {
 		if sess.Will != nil {
 			s.messageID(sess.Will.Msg)
 		}
-		tx.storeSession(sess, c.opened.UnixNano(), 0, true)
+		tx.storeSession(sess, c.opened, 0, true)
 		tx.submit(nil)
 	case sess.Durable():
 		tx := s.newTx(wal.KindSessionEnd, sess.ID)

@@ -361,7 +361,7 @@ func (s *Server) detach(c *conn) {
 	var tx *storeTx
 	if expiry != 0 && sess.Durable() {
 		tx = s.newTx(wal.KindDisconnect, sess.ID)
-		tx.storeSession(sess, c.opened.UnixNano(), unixNano(), sess.Will == nil)
+		tx.storeSession(sess, c.opened, unixNano(), sess.Will == nil)
 	}
 	sess.Unlock()
 	for _, fn := range drained {

@@ -31,7 +31,7 @@ func TestAcceptedSocketsInheritOptions(t *testing.T) {
 	defer a.close()
 	go func() {
 		_ = a.each(func(fd int, remote netip.AddrPort) {
-			if remote.Port() != uint16(c.LocalAddr().(*net.TCPAddr).Port) {
+			if remote != c.LocalAddr().(*net.TCPAddr).AddrPort() {
 				t.Errorf("remote %v, want %v", remote, c.LocalAddr())
 			}
 			fds <- fd
@@ -63,3 +63,32 @@ func TestAcceptedSocketsInheritOptions(t *testing.T) {
 type rawFD int
 
 func (r rawFD) Control(f func(fd uintptr)) error { f(uintptr(r)); return nil }
+
+// The peer address comes from accept4's raw sockaddr: IPv6 too.
+func TestAcceptorIPv6PeerAddress(t *testing.T) {
+	ln, err := listenConfig.Listen(context.Background(), "tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	defer ln.Close()
+	a, err := newAcceptor(ln)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	got := make(chan netip.AddrPort, 1)
+	go func() {
+		_ = a.each(func(fd int, remote netip.AddrPort) {
+			_ = syscall.Close(fd)
+			got <- remote
+		})
+	}()
+	if remote, want := <-got, c.LocalAddr().(*net.TCPAddr).AddrPort(); remote != want {
+		t.Fatalf("remote %v, want %v", remote, want)
+	}
+}

@@ -273,7 +273,7 @@ func (s *Server) enroll(fd int, remote netip.AddrPort) {
 		return
 	}
 	s.nconns.Add(1)
-	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now()}
+	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano()}
 	if err := s.cli.EnrollFD(fd, c, s.enrollFailed); err != nil {
 		s.enrollFailed(c, err)
 	}

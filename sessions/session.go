@@ -90,15 +90,17 @@ type Session struct {
 
 	inboundQoS2 map[uint16]struct{}
 
-	expiredStored []StoreRef // stored deliveries Next dropped as expired, for the engine to delete
+	// lists is nil while the rarely used lists below are empty: most
+	// sessions never need them, and a million sessions would each carry
+	// their headers.
+	lists *sessionLists
 
 	// Progress is when (unix nanoseconds) the session's client last showed
 	// it takes deliveries: attached, or acknowledged one. The engine holds
 	// publishers back only for a session that makes progress.
 	Progress int64
 
-	overflow     bool     // set by OfferOverflow for its enqueue
-	drainWaiters []func() // called by the engine once the queue is back within its bounds
+	overflow bool // set by OfferOverflow for its enqueue
 
 	// Will is the will message of the attached connection, nil when none.
 	Will *Will
@@ -275,7 +277,8 @@ func (s *Session) WhenDrained(fn func()) bool {
 	if s.ended || s.owner == nil || !s.overBounds() {
 		return false
 	}
-	s.drainWaiters = append(s.drainWaiters, fn)
+	l := s.listsForAppend()
+	l.drainWaiters = append(l.drainWaiters, fn)
 	return true
 }
 
@@ -283,11 +286,12 @@ func (s *Session) WhenDrained(fn func()) bool {
 // queue is within its bounds (or all is true: the session went offline or
 // ended); the caller calls them without the lock.
 func (s *Session) TakeDrained(all bool) []func() {
-	if len(s.drainWaiters) == 0 || !all && s.overBounds() {
+	if s.lists == nil || len(s.lists.drainWaiters) == 0 || !all && s.overBounds() {
 		return nil
 	}
-	w := s.drainWaiters
-	s.drainWaiters = nil
+	w := s.lists.drainWaiters
+	s.lists.drainWaiters = nil
+	s.dropEmptyLists()
 	return w
 }
 
@@ -300,7 +304,8 @@ func (s *Session) Next(now int64) (d Delivery, ok bool, expired int) {
 		if head.Msg.Expired(now) {
 			d := s.popHead()
 			if d.StoreSeq != 0 {
-				s.expiredStored = append(s.expiredStored, StoreRef{d.StoreSeq, d.StoreMsg})
+				l := s.listsForAppend()
+				l.expiredStored = append(l.expiredStored, StoreRef{d.StoreSeq, d.StoreMsg})
 			}
 			d.Msg.Release()
 			expired++
@@ -408,6 +413,25 @@ func (s *Session) dropOldestQoS0() bool {
 	return false
 }
 
+type sessionLists struct {
+	expiredStored []StoreRef // stored deliveries Next dropped as expired, for the engine to delete
+	drainWaiters  []func()   // called by the engine once the queue is back within its bounds
+}
+
+func (s *Session) listsForAppend() *sessionLists {
+	if s.lists == nil {
+		s.lists = new(sessionLists)
+	}
+	return s.lists
+}
+
+// dropEmptyLists lets the lists go once both are empty.
+func (s *Session) dropEmptyLists() {
+	if l := s.lists; l != nil && len(l.expiredStored) == 0 && len(l.drainWaiters) == 0 {
+		s.lists = nil
+	}
+}
+
 // StoreRef is the store position of a delivery: its queue entry and message
 // body.
 type StoreRef struct{ Seq, Msg uint64 }
@@ -415,8 +439,12 @@ type StoreRef struct{ Seq, Msg uint64 }
 // TakeExpiredStored returns the stored deliveries that expired in the queue
 // since the last call, so that their entries can be deleted.
 func (s *Session) TakeExpiredStored() []StoreRef {
-	out := s.expiredStored
-	s.expiredStored = nil
+	if s.lists == nil {
+		return nil
+	}
+	out := s.lists.expiredStored
+	s.lists.expiredStored = nil
+	s.dropEmptyLists()
 	return out
 }
 
