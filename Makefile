@@ -25,7 +25,7 @@ build:
 # A data directory in the work tree, so a restart keeps sessions, subscriptions
 # and retained messages; the admin endpoint on a fixed loopback port.
 run: build
-	./$(BIN) serve --listen 127.0.0.1:1883 --data-dir ./data --admin-listen 127.0.0.1:18083
+	./$(BIN) serve --listen 127.0.0.1:1883 --allow-anonymous --data-dir ./data --admin-listen 127.0.0.1:18083
 
 lint:
 	$(GO) vet $(PKGS)

@@ -20,7 +20,7 @@ var connIDs atomic.Uint64
 type conn struct {
 	id     uint64
 	srv    *Server
-	gc     gnet.Conn
+	gc     transport
 	remote netip.AddrPort
 	opened int64 // unix nanoseconds of the accept
 
@@ -83,6 +83,15 @@ type conn struct {
 type connSession struct {
 	clientID  string
 	keepAlive time.Duration
+	rules     Rules // nil: everything allowed
+}
+
+// rules returns the client's ACL, nil when it may do everything.
+func (c *conn) rules() Rules {
+	if cs := c.session.Load(); cs != nil {
+		return cs.rules
+	}
+	return nil
 }
 
 func (c *conn) connectedShared() bool { return c.session.Load() != nil }
@@ -201,19 +210,25 @@ type handler struct {
 var packetPool = sync.Pool{New: func() any { return new(codec.Packet) }}
 
 func (h *handler) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	s := h.s
 	c, ok := gc.Context().(*conn) // made by enroll, which counted it in nconns
 	if !ok {
 		return nil, gnet.Close
 	}
-	c.gc = gc
+	return nil, c.open(gc)
+}
+
+// open starts a connection on its transport. The server counted it in
+// nconns already.
+func (c *conn) open(t transport) gnet.Action {
+	s := c.srv
+	c.gc = t
 	c.dec.MaxPacketSize = s.opts.MaxPacketSize
 	c.lastRecv.Store(c.opened)
 	s.conns.add(c)
 	if s.stopping.Load() {
-		return nil, gnet.Close
+		return gnet.Close
 	}
-	return nil, gnet.None
+	return gnet.None
 }
 
 func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
@@ -221,6 +236,12 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 	if !ok {
 		return gnet.Close
 	}
+	return c.traffic()
+}
+
+// traffic handles what was read and what was pushed to the connection: one
+// callback of its event loop (or of its stream's lock).
+func (c *conn) traffic() gnet.Action {
 	c.takeBatch()
 	action := c.onTraffic()
 	if action == gnet.None {
@@ -458,8 +479,8 @@ func (c *conn) flush() {
 		c.iov = append(c.iov, c.wbuf[start:])
 	}
 	iov := c.iov
-	if c.gc.OutboundBuffered() == 0 && !c.closed.Load() {
-		iov = writevDirect(c.gc.Fd(), iov)
+	if fd := c.gc.Fd(); fd >= 0 && c.gc.OutboundBuffered() == 0 && !c.closed.Load() {
+		iov = writevDirect(fd, iov)
 	}
 	for len(iov) > 0 && !c.closed.Load() {
 		n := min(len(iov), maxIovecs)
@@ -518,13 +539,38 @@ func (c *conn) updateOutbound() {
 // retained messages, and for publishers paused by this subscriber.
 func (h *handler) OnOutboundDrained(gc gnet.Conn) gnet.Action { return h.OnTraffic(gc) }
 
+// transport is what a connection's protocol code needs of its socket:
+// gnet's connections (plain TCP on the event loops) and streamConn (TLS, on a
+// pair of goroutines) both provide it, so every feature works the same on
+// every listener. The methods other than Wake run only inside the
+// connection's callbacks.
+type transport interface {
+	Wake(cb gnet.AsyncCallback) error // concurrency-safe: run the connection's traffic callback soon
+	Write(b []byte) (int, error)
+	Writev(bs [][]byte) (int, error)
+	OutboundBuffered() int
+	InboundBuffered() int
+	Peek(n int) ([]byte, error)
+	Discard(n int) (int, error)
+	Fd() int // -1: no socket to write to directly (writevDirect)
+	PauseRead() error
+	ResumeRead() error
+	ReadPaused() bool
+}
+
 func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	c, ok := gc.Context().(*conn)
 	if !ok {
 		return gnet.None
 	}
+	c.onClose(err)
+	return gnet.None
+}
+
+// onClose releases what the connection held, once its transport is closed.
+func (c *conn) onClose(err error) {
 	c.closed.Store(true)
-	s := h.s
+	s := c.srv
 	s.conns.remove(c)
 	s.nconns.Add(-1)
 	c.outMu.Lock()
@@ -556,5 +602,4 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 	}
 	s.log.Info("connection closed", "client_id", c.clientID, "remote", c.remote.String(),
 		"protocol", c.version, "reason", reason, "duration", time.Duration(time.Now().UnixNano()-c.opened).Round(time.Millisecond).String())
-	return gnet.None
 }

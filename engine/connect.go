@@ -58,13 +58,31 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		c.refuseConnect(c.version, codec.RetainNotSupported)
 		return errProtocol
 	}
-	if o.Authenticate != nil {
+	var rules Rules
+	if o.Authenticate != nil || o.Authorize != nil {
 		info := ConnectInfo{ClientID: clientID, Username: p.Username, Password: p.Password,
 			HasUsername: p.UsernameFlag, HasPassword: p.PasswordFlag, Remote: net.TCPAddrFromAddrPort(c.remote),
 			ProtocolLevel: c.version, AuthMethod: p.Props.AuthMethod, AuthData: p.Props.AuthData}
-		if r := o.Authenticate(&info); r != codec.Success {
-			c.refuseConnect(c.version, r)
-			c.srv.log.Info("connection refused", "client_id", clientID, "remote", c.remote.String(), "reason", r.String())
+		if sc := c.streamOf(); sc != nil {
+			info.ListenerSecure, info.CertName = true, sc.certName
+		}
+		if o.Authenticate != nil {
+			if r := o.Authenticate(&info); r != codec.Success {
+				c.refuseConnect(c.version, r)
+				c.srv.log.Info("connection refused", "client_id", clientID, "remote", c.remote.String(), "reason", r.String())
+				return errProtocol
+			}
+		}
+		if o.Authorize != nil {
+			rules = o.Authorize(&info)
+		}
+		// A will the client could not publish itself is refused now, when
+		// the client can still be told, rather than dropped when it fires.
+		if rules != nil && p.Will && !rules.CanPublish(p.WillTopic) {
+			c.refuseConnect(c.version, codec.NotAuthorized)
+			s.stats.aclDenied.Add(1)
+			c.srv.log.Info("connection refused: will topic not allowed", "client_id", clientID, "remote", c.remote.String(),
+				"will_topic", string(p.WillTopic))
 			return errProtocol
 		}
 	}
@@ -184,7 +202,7 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 	// another loop tracks meanwhile is sent twice (once as a resend).
 	c.resendLocked()
 	sess.Unlock()
-	c.session.Store(&connSession{clientID: clientID, keepAlive: c.keepAlive})
+	c.session.Store(&connSession{clientID: clientID, keepAlive: c.keepAlive, rules: rules})
 
 	if prevWill != nil {
 		// The previous connection's will: a taken-over connection closed by

@@ -250,6 +250,14 @@ func (c *conn) appendDelivery(d *sessions.Delivery, now int64) bool {
 	// Expiry is checked where a message waits (Offer, Next): once handed to
 	// the connection its onward delivery has started (MQTT-3.3.2-5).
 	m := d.Msg
+	if r := c.rules(); r != nil && !r.CanReceive(m.Topic) {
+		// Not for this client (ACL), retained or not: discarded as if
+		// sent, as a packet too large is.
+		c.srv.stats.aclDenied.Add(1)
+		c.windowFreed = true
+		m.Release()
+		return false
+	}
 	h := codec.PublishHeader{Dup: d.Dup, QoS: d.QoS, Retain: d.Retain, Topic: m.Topic, PacketID: d.PacketID,
 		PayloadLen: len(m.Payload)}
 	if c.version >= codec.Version5 {

@@ -41,6 +41,9 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 			}
 		}
 	}
+	if r := c.rules(); r != nil && !r.CanPublish(topic) {
+		return c.publishDenied(p)
+	}
 	if p.Retain && !*s.opts.RetainAvailable {
 		return c.fail(codec.RetainNotSupported, "retain not available") // MQTT-3.3.1-... 0x9A
 	}
@@ -184,6 +187,26 @@ func (s *Server) holdBackUntilDrained(list []*sessions.Session, done func(error)
 		}
 		time.AfterFunc(holdBackMax, fn)
 	}
+}
+
+// publishDenied answers a PUBLISH the client's ACL does not allow: it is
+// dropped, and not retained. A 5.0 client hears Not authorized (0x87) in its
+// PUBACK or PUBREC; 3.1.1 has no way to say it, so its QoS 1/2 flow completes
+// as if the message had been accepted (as Mosquitto does), and the client
+// does not send it again.
+func (c *conn) publishDenied(p *codec.Publish) error {
+	c.srv.stats.aclDenied.Add(1)
+	reason := codec.NotAuthorized
+	if c.version < codec.Version5 {
+		reason = codec.Success
+	}
+	switch p.QoS {
+	case 1:
+		c.appendAck(codec.PUBACK, p.PacketID, reason)
+	case 2:
+		c.appendAck(codec.PUBREC, p.PacketID, reason)
+	}
+	return nil
 }
 
 // refusePublish answers a QoS 1/2 PUBLISH that cannot be accepted: PUBACK or

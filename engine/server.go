@@ -9,6 +9,7 @@ package engine
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -63,10 +64,32 @@ type Options struct {
 	MaxRetainedBytes    int64
 	RetainedCacheBytes  int64
 
+	// TLSListen, with TLS, is a second listener whose clients speak TLS
+	// (1.2 at least, whatever TLS says); served by the standard library on
+	// goroutines rather than the event loops, with the same protocol code.
+	TLSListen string
+	TLS       *tls.Config
+
 	// Authenticate decides a CONNECT; nil accepts every client. It returns
 	// Success or the CONNACK reason code to refuse with. It runs on an event
 	// loop and must not block.
 	Authenticate func(c *ConnectInfo) codec.ReasonCode
+
+	// Authorize returns the rules of a client whose CONNECT was accepted
+	// (an ACL); nil, or a nil Rules, lets it do everything. It runs on an
+	// event loop and must not block.
+	Authorize func(c *ConnectInfo) Rules
+}
+
+// Rules are what one client may do. Their methods run on the client's event
+// loop only, one call at a time, and must not block.
+type Rules interface {
+	// CanPublish: PUBLISH and the will message to topic.
+	CanPublish(topic []byte) bool
+	// CanSubscribe: a SUBSCRIBE to filter (without any $share/ prefix).
+	CanSubscribe(filter []byte) bool
+	// CanReceive: each delivery on topic, retained ones included.
+	CanReceive(topic []byte) bool
 }
 
 // ConnectInfo is what an Authenticate hook sees of a CONNECT. Byte slices are
@@ -81,7 +104,8 @@ type ConnectInfo struct {
 	ProtocolLevel  byte
 	AuthMethod     []byte
 	AuthData       []byte
-	ListenerSecure bool
+	ListenerSecure bool   // the client came over TLS
+	CertName       string // common name of its verified client certificate; empty without one
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -153,7 +177,9 @@ type Server struct {
 	// subscriber's room, across connections (maxPacedRetained).
 	pacedRetained atomic.Int64
 	acceptor      *acceptor
-	noReadPause   atomic.Bool // gnet cannot pause reading here: QoS 0 over the bound is dropped
+	tlsLn         net.Listener
+	tlsDone       chan struct{} // closed when the TLS accept loop has returned
+	noReadPause   atomic.Bool   // gnet cannot pause reading here: QoS 0 over the bound is dropped
 	stopping      atomic.Bool
 	done          chan struct{}
 	wg            sync.WaitGroup // housekeeping
@@ -229,6 +255,27 @@ func (s *Server) Start() error {
 		_ = cli.Stop()
 		return fmt.Errorf("engine: cannot accept on %q: %w", s.opts.Listen, err)
 	}
+	if s.opts.TLSListen != "" {
+		if s.opts.TLS == nil {
+			_ = acc.close()
+			_ = ln.Close()
+			_ = cli.Stop()
+			return errors.New("engine: TLSListen without TLS settings")
+		}
+		tcfg := s.opts.TLS.Clone()
+		tcfg.MinVersion = max(tcfg.MinVersion, tls.VersionTLS12)
+		s.opts.TLS = tcfg
+		tln, err := listenConfig.Listen(context.Background(), "tcp", s.opts.TLSListen)
+		if err != nil {
+			_ = acc.close()
+			_ = ln.Close()
+			_ = cli.Stop()
+			return fmt.Errorf("engine: cannot listen on %q: %w", s.opts.TLSListen, err)
+		}
+		s.tlsLn, s.tlsDone = tln, make(chan struct{})
+		go s.acceptTLS(tln, s.tlsDone)
+		s.log.Info("listening for TLS", "addr", tln.Addr().String())
+	}
 	s.cli, s.ln, s.acceptor, s.started = cli, ln, acc, time.Now()
 	s.acceptDone = make(chan struct{})
 	s.wg.Add(1)
@@ -236,6 +283,14 @@ func (s *Server) Start() error {
 	go s.housekeeping()
 	s.log.Info("listening", "addr", ln.Addr().String(), "event_loops", s.opts.EventLoops)
 	return nil
+}
+
+// TLSAddr returns the TLS listener's address, nil without one.
+func (s *Server) TLSAddr() net.Addr {
+	if s.tlsLn == nil {
+		return nil
+	}
+	return s.tlsLn.Addr()
 }
 
 // Addr returns the listener's address (useful with port 0).
@@ -297,6 +352,13 @@ func (s *Server) Stop(ctx context.Context) error {
 	close(s.done)
 	_ = s.acceptor.close()
 	_ = s.ln.Close()
+	if s.tlsLn != nil {
+		_ = s.tlsLn.Close()
+		select {
+		case <-s.tlsDone:
+		case <-ctx.Done():
+		}
+	}
 	// The accept loop ends once the listener is closed; a connection it is
 	// handing to an event loop at that moment gets there while the loops
 	// still run (handing it to a stopped loop would block for ever), and is
@@ -330,6 +392,8 @@ type Stats struct {
 	received, sent, droppedQoS0, refused, expired atomic.Int64
 	storeRefused, retainRefused                   atomic.Int64
 	heldBack                                      atomic.Int64
+	tlsHandshakeFailures                          atomic.Int64
+	aclDenied                                     atomic.Int64
 	pausedQoS0                                    atomic.Int64
 }
 
@@ -411,6 +475,11 @@ type Snapshot struct {
 	// HeldBack counts QoS 1/2 PUBLISH packets whose acknowledgement waited
 	// for a subscriber's full queue to drain.
 	HeldBack int64
+	// TLSHandshakeFailures counts TLS connections closed before MQTT.
+	TLSHandshakeFailures int64
+	// ACLDenied counts publications, deliveries and subscriptions the
+	// client's Rules did not allow.
+	ACLDenied int64
 	// PausedQoS0 counts reads after which a QoS 0 publisher stopped reading
 	// until the subscribers it went over the outbound bound of drained.
 	PausedQoS0 int64
@@ -419,21 +488,23 @@ type Snapshot struct {
 // Snapshot returns the current state and counters.
 func (s *Server) Snapshot() Snapshot {
 	return Snapshot{
-		Connections:   s.nconns.Load(),
-		Sessions:      s.sessions.Len(),
-		Subscriptions: s.router.Count(),
-		Retained:      s.retained.Len(),
-		Received:      s.stats.received.Load(),
-		Sent:          s.stats.sent.Load(),
-		DroppedQoS0:   s.stats.droppedQoS0.Load(),
-		Refused:       s.stats.refused.Load(),
-		Expired:       s.stats.expired.Load(),
-		AcceptErrors:  s.stats.acceptErrors.Load(),
-		RefusedConns:  s.stats.refusedConns.Load(),
-		RetainedBytes: s.retained.Bytes(),
-		RetainRefused: s.stats.retainRefused.Load(),
-		StoreRefused:  s.stats.storeRefused.Load(),
-		HeldBack:      s.stats.heldBack.Load(),
-		PausedQoS0:    s.stats.pausedQoS0.Load(),
+		Connections:          s.nconns.Load(),
+		Sessions:             s.sessions.Len(),
+		Subscriptions:        s.router.Count(),
+		Retained:             s.retained.Len(),
+		Received:             s.stats.received.Load(),
+		Sent:                 s.stats.sent.Load(),
+		DroppedQoS0:          s.stats.droppedQoS0.Load(),
+		Refused:              s.stats.refused.Load(),
+		Expired:              s.stats.expired.Load(),
+		AcceptErrors:         s.stats.acceptErrors.Load(),
+		RefusedConns:         s.stats.refusedConns.Load(),
+		RetainedBytes:        s.retained.Bytes(),
+		RetainRefused:        s.stats.retainRefused.Load(),
+		StoreRefused:         s.stats.storeRefused.Load(),
+		HeldBack:             s.stats.heldBack.Load(),
+		TLSHandshakeFailures: s.stats.tlsHandshakeFailures.Load(),
+		ACLDenied:            s.stats.aclDenied.Load(),
+		PausedQoS0:           s.stats.pausedQoS0.Load(),
 	}
 }

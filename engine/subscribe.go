@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"bytes"
 	"time"
 
 	"github.com/tern-mqtt/tern/codec"
@@ -15,6 +16,17 @@ import (
 type retainedReq struct {
 	filter string
 	opts   sessions.SubOptions
+}
+
+// aclFilter is the filter a SUBSCRIBE's ACL check looks at: a shared
+// subscription's without "$share/<group>/".
+func aclFilter(f []byte) []byte {
+	if rest, ok := bytes.CutPrefix(f, []byte("$share/")); ok {
+		if i := bytes.IndexByte(rest, '/'); i >= 0 {
+			return rest[i+1:]
+		}
+	}
+	return f
 }
 
 // handleSubscribe adds each subscription, answers with one reason code per
@@ -58,6 +70,15 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 				codes[i] = 0x80
 			}
 			s.log.Info("subscription refused", "client_id", c.clientID, "filter", string(sub.Filter), "err", err.Error())
+			continue
+		}
+		if r := c.rules(); r != nil && !r.CanSubscribe(aclFilter(sub.Filter)) {
+			codes[i] = byte(codec.NotAuthorized)
+			if !v5 {
+				codes[i] = 0x80
+			}
+			s.stats.aclDenied.Add(1)
+			s.log.Info("subscription refused: not allowed", "client_id", c.clientID, "filter", string(sub.Filter))
 			continue
 		}
 		filter := string(sub.Filter)

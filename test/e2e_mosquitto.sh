@@ -15,7 +15,7 @@ fi
 port=$((20000 + RANDOM % 20000))
 work=$(mktemp -d)
 log="$work/tern.log"
-bin/tern serve --listen "127.0.0.1:$port" --log-level debug >"$log" 2>&1 &
+bin/tern serve --listen "127.0.0.1:$port" --allow-anonymous --log-level debug >"$log" 2>&1 &
 pid=$!
 cleanup() {
   kill "$pid" ${dpid:-} 2>/dev/null || true
@@ -70,7 +70,7 @@ check "will published on abnormal close" "gone" "$(cat "$work/will")"
 dport=$((port + 1))
 dlog="$work/durable.log"
 start_durable() {
-  bin/tern serve --listen "127.0.0.1:$dport" --data-dir "$work/data" --admin-listen "" >>"$dlog" 2>&1 &
+  bin/tern serve --listen "127.0.0.1:$dport" --allow-anonymous --data-dir "$work/data" --admin-listen "" >>"$dlog" 2>&1 &
   dpid=$!
   for _ in $(seq 50); do
     mosquitto_pub -h 127.0.0.1 -p "$dport" -t ready -m x -q 0 2>/dev/null && return

@@ -13,6 +13,7 @@ const usage = `usage: tern <command> [flags]
 commands:
   serve     run the broker (tern serve --help lists its flags)
   wal       inspect a data directory: tail, check (tern wal for details)
+  passwd    add, change or delete a user of a password file (tern passwd -h)
   version   print the version
 `
 
@@ -28,6 +29,8 @@ func main() {
 		os.Exit(serve(os.Args[2:]))
 	case "wal":
 		os.Exit(walCmd(os.Args[2:]))
+	case "passwd":
+		os.Exit(passwdCmd(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 	default:

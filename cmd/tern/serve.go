@@ -38,6 +38,14 @@ func serve(args []string) int {
 		adminListen     string
 		pprofListen     string
 		adminTokenFile  string
+		allowAnonymous  bool
+		passwordFile    string
+		aclFile         string
+		tlsCert         string
+		tlsKey          string
+		tlsClientCA     string
+		tlsClientAuth   string
+		certAsUsername  bool
 	)
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:1883", "TCP address to accept MQTT connections on")
 	fs.IntVar(&o.EventLoops, "event-loops", runtime.NumCPU(), "number of event loops (default: one per core)")
@@ -49,7 +57,7 @@ func serve(args []string) int {
 	fs.UintVar(&maxSessionExp, "max-session-expiry", 0xFFFFFFFF, "cap on Session Expiry Interval in seconds (4294967295: no cap)")
 	fs.UintVar(&topicAliasMax, "topic-alias-max", 1024, "Topic Alias Maximum announced to 5.0 clients (0: no aliases)")
 	fs.UintVar(&maxKeepAlive, "max-keepalive", 65535, "largest keep-alive in seconds; 5.0 clients asking more, or 0, are told this as Server Keep Alive")
-	fs.IntVar(&o.MaxOutboundBytes, "max-outbound-bytes", 4<<20, "unsent bytes per connection before QoS 0 messages to it are dropped")
+	fs.IntVar(&o.MaxOutboundBytes, "max-outbound-bytes", 4<<20, "unsent bytes per connection; over it, QoS 0 publishers sending to it stop being read until it drains to half, or, once it has not drained for a second, its QoS 0 messages are dropped")
 	fs.DurationVar(&o.SlowConsumerAfter, "slow-consumer-timeout", 30*time.Second, "disconnect a client that stays over --max-outbound-bytes this long")
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", 10*time.Second, "close sockets that send no CONNECT within this time")
 	fs.BoolVar(&retainAvailable, "retain-available", true, "support retained messages")
@@ -65,6 +73,15 @@ func serve(args []string) int {
 	fs.StringVar(&pprofListen, "pprof-listen", "", "`address` (host:port) serving Go's CPU, heap and allocation profiles at /debug/pprof/, without authentication (loopback only, for profiling a load test); empty: off")
 	fs.StringVar(&adminListen, "admin-listen", "", "`address` (host:port) of the HTTP admin endpoint (/healthz, /v1/wal/tail for tern wal tail --follow); not set: a random loopback port when --data-dir is set (written to DIR/admin.addr), else off; \"\" turns it off")
 	fs.StringVar(&adminTokenFile, "admin-token-file", "", "file holding a bearer token the admin endpoint requires")
+	fs.BoolVar(&allowAnonymous, "allow-anonymous", false, "let clients connect without a user name (and, without --password-file, with any user name); make run turns it on")
+	fs.StringVar(&passwordFile, "password-file", "", "password `file` of user:hash lines: Mosquitto's $7$ (PBKDF2-SHA512) and $6$ (SHA-512) hashes and bcrypt; tern passwd writes it; reloaded on SIGHUP")
+	fs.StringVar(&aclFile, "acl-file", "", "access-control `file` in Mosquitto's acl_file format (topic, user, pattern lines; plus clientid sections); without it every client may publish and subscribe to everything; reloaded on SIGHUP")
+	fs.StringVar(&o.TLSListen, "tls-listen", "", "`address` (host:port) of a TLS listener (TLS 1.2 or later), besides --listen; needs --tls-cert and --tls-key")
+	fs.StringVar(&tlsCert, "tls-cert", "", "PEM certificate `file` (chain) of the TLS listener; reloaded with the key on SIGHUP")
+	fs.StringVar(&tlsKey, "tls-key", "", "PEM private key `file` of the TLS listener")
+	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "PEM `file` of the CAs that sign client certificates (mTLS)")
+	fs.StringVar(&tlsClientAuth, "tls-client-auth", "none", "client certificates: none, request (verified when given) or require")
+	fs.BoolVar(&certAsUsername, "tls-cert-as-username", false, "a client with a verified certificate is authenticated by it and takes its common name as user name (for --acl-file), whatever its CONNECT says")
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed for a clean shutdown on SIGINT/SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -102,6 +119,22 @@ func serve(args []string) int {
 	o.MaxSessionExpiry = uint32(maxSessionExp)
 	o.RetainAvailable = &retainAvailable
 	o.Logger = logger
+	acc, err := newAccess(allowAnonymous, passwordFile, aclFile, logger)
+	if err != nil {
+		logger.Error("cannot load access settings", "err", err)
+		return 1
+	}
+	acc.certAsUsername = certAsUsername
+	if o.TLSListen != "" {
+		ts, cfg, err := newTLSSettings(tlsCert, tlsKey, tlsClientCA, tlsClientAuth)
+		if err != nil {
+			logger.Error("cannot set up TLS", "err", err)
+			return 1
+		}
+		o.TLS = cfg
+		acc.tls = ts
+	}
+	acc.install(&o)
 
 	var store *wal.Store
 	if dataDir != "" {
@@ -175,8 +208,14 @@ func serve(args []string) int {
 		return 1
 	}
 	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	got := <-sig
+	for got == syscall.SIGHUP {
+		if err := acc.reload(); err != nil {
+			logger.Error("reload failed; the previous settings stay", "err", err)
+		}
+		got = <-sig
+	}
 	logger.Info("shutting down", "signal", got.String())
 	ctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()

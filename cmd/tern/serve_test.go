@@ -29,7 +29,9 @@ func freePort(t *testing.T) string {
 func TestServeStopsOnSIGTERM(t *testing.T) {
 	addr := "127.0.0.1:" + freePort(t)
 	code := make(chan int, 1)
-	go func() { code <- serve([]string{"--listen", addr, "--log-level", "error", "--shutdown-timeout", "3s"}) }()
+	go func() {
+		code <- serve([]string{"--listen", addr, "--allow-anonymous", "--log-level", "error", "--shutdown-timeout", "3s"})
+	}()
 	var c *testutil.V5
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -84,7 +86,7 @@ func TestServePprofListen(t *testing.T) {
 	paddr := "127.0.0.1:" + freePort(t)
 	code := make(chan int, 1)
 	go func() {
-		code <- serve([]string{"--listen", addr, "--pprof-listen", paddr, "--log-level", "error", "--shutdown-timeout", "3s"})
+		code <- serve([]string{"--listen", addr, "--allow-anonymous", "--pprof-listen", paddr, "--log-level", "error", "--shutdown-timeout", "3s"})
 	}()
 	deadline := time.Now().Add(5 * time.Second)
 	var body []byte

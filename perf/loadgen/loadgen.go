@@ -13,6 +13,7 @@ package loadgen
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -27,11 +28,13 @@ import (
 // Options describes one load run. Zero fields take the defaults documented on
 // each field; EnsureDefaults fills them.
 type Options struct {
-	Addr        string // broker TCP address; required
-	Publishers  int    // publishing connections; default 1
-	Subscribers int    // subscribing connections; default 1
-	QoS         byte   // 0, 1 or 2, for both PUBLISH and SUBSCRIBE
-	PayloadSize int    // bytes of payload per message; default 64
+	Addr string // broker TCP address; required
+	// TLS, when set, is the client side of a TLS listener at Addr.
+	TLS         *tls.Config
+	Publishers  int  // publishing connections; default 1
+	Subscribers int  // subscribing connections; default 1
+	QoS         byte // 0, 1 or 2, for both PUBLISH and SUBSCRIBE
+	PayloadSize int  // bytes of payload per message; default 64
 	// Filter is every subscriber's filter; default "bench/+". A shared
 	// filter ($share/GROUP/...) makes the subscribers one group: each
 	// message is expected once across them, not once per subscriber.
@@ -526,6 +529,14 @@ func (r *run) dial(ctx context.Context, i int) (net.Conn, error) {
 	c, err := d.DialContext(ctx, "tcp", r.o.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("loadgen: cannot connect to %s: %w", r.o.Addr, err)
+	}
+	if r.o.TLS != nil {
+		tc := tls.Client(c, r.o.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("loadgen: TLS handshake with %s: %w", r.o.Addr, err)
+		}
+		return tc, nil
 	}
 	return c, nil
 }

@@ -15,6 +15,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +34,7 @@ import (
 var ErrMissing = errors.New("peers: broker not available")
 
 // Names lists the brokers Prepare knows, in the order the suite runs them.
-var Names = []string{"tern", "tern-sync", "tern-batch", "tern-none", "mosquitto", "mochi", "relay"}
+var Names = []string{"tern", "tern-sync", "tern-batch", "tern-none", "tern-tls", "mosquitto", "mochi", "relay"}
 
 // Default is the set the suite compares when not told otherwise: the
 // memory-only brokers.
@@ -53,6 +54,9 @@ type Peer struct {
 	// ExtraArgs are appended to the command line of every start (Tern
 	// only, for diagnosis: say, --max-queued-messages 0).
 	ExtraArgs []string
+	// ClientTLS is the client side of the TLS listener of "tern-tls" (whose
+	// address is the Broker's Addr); nil for the others.
+	ClientTLS *tls.Config
 	bin       string
 	dir       string // for config files and data directories
 	// args returns the command line for a broker listening on addr, with
@@ -67,9 +71,14 @@ type Peer struct {
 func Prepare(ctx context.Context, name, dir string) (*Peer, error) {
 	p := &Peer{Name: name, dir: dir}
 	switch name {
-	case "tern", "tern-sync", "tern-batch", "tern-none":
+	case "tern", "tern-sync", "tern-batch", "tern-none", "tern-tls":
 		if err := p.prepareTern(ctx); err != nil {
 			return nil, err
+		}
+		if name == "tern-tls" {
+			if err := p.prepareTLS(ctx); err != nil {
+				return nil, err
+			}
 		}
 	case "mochi", "relay":
 		root, err := moduleDir(ctx, "github.com/tern-mqtt/tern/perf")
@@ -114,6 +123,9 @@ func (p *Peer) prepareTern(ctx context.Context) error {
 	}
 	p.Version = "working tree"
 	_, p.Durability, _ = strings.Cut(p.Name, "-")
+	if p.Durability == "tls" { // tern-tls: memory only, over its TLS listener
+		p.Durability = ""
+	}
 	if p.Durability != "" && !TernServeHas(ctx, p.bin, "data-dir") {
 		return fmt.Errorf("%w: this tern has no --data-dir (persistence not built yet)", ErrMissing)
 	}
@@ -121,10 +133,14 @@ func (p *Peer) prepareTern(ctx context.Context) error {
 	// An admin listener on a fixed default port would collide between a
 	// broker that is stopping and the next one.
 	noAdmin := TernServeHas(ctx, p.bin, "admin-listen")
+	anonymous := TernServeHas(ctx, p.bin, "allow-anonymous") // off by default since issue 6
 	p.args = func(addr, _, dataDir string) ([]string, error) {
 		args := []string{"serve", "--listen", addr, "--log-level", "error"}
 		if noAdmin {
 			args = append(args, "--admin-listen", "")
+		}
+		if anonymous {
+			args = append(args, "--allow-anonymous")
 		}
 		if p.Durability != "" {
 			args = append(args, "--data-dir", dataDir, "--durability", p.Durability)

@@ -119,6 +119,9 @@ func TestKill9(t *testing.T) {
 	if flags["admin-listen"] {
 		b.args = append(b.args, "--admin-listen", "")
 	}
+	if flags["allow-anonymous"] {
+		b.args = append(b.args, "--allow-anonymous")
+	}
 	t.Cleanup(func() { _ = b.kill() })
 	if err := b.start(time.Now().Add(15 * time.Second)); err != nil {
 		t.Fatal(err)

@@ -209,6 +209,7 @@ func runOne(ctx context.Context, p *peers.Peer, sc scenario, duration, warmup ti
 	}
 	o := sc.o
 	o.Addr, o.BrokerPID, o.Duration, o.Warmup, o.SourceAddrs = b.Addr, b.PID, duration, warmup, sources
+	o.TLS = p.ClientTLS
 	cpuDone := make(chan error, 1)
 	if prof != "" {
 		go func() {

@@ -151,6 +151,9 @@ func mainErr() error {
 	}
 
 	adminOff := peers.TernServeHas(ctx, bin, "admin-listen")
+	if peers.TernServeHas(ctx, bin, "allow-anonymous") { // off by default since issue 6
+		extraServeArgs = append(extraServeArgs, "--allow-anonymous")
+	}
 	rep.ChecksPassed = true
 	for r := range *repeat {
 		if ctx.Err() != nil {
@@ -184,6 +187,9 @@ func mainErr() error {
 	return nil
 }
 
+// extraServeArgs are flags every start passes, found from the binary's help.
+var extraServeArgs []string
+
 // startOnce starts the broker on data, measures its recovery, checks the
 // sample of run r of n and stops it.
 func startOnce(bin, data, durability string, adminOff bool, l layout, r, n int, timeout time.Duration) (run, error) {
@@ -195,6 +201,7 @@ func startOnce(bin, data, durability string, adminOff bool, l layout, r, n int, 
 	if adminOff {
 		args = append(args, "--admin-listen", "")
 	}
+	args = append(args, extraServeArgs...)
 	load := loadgen.LoadAverage()
 	b, err := startBroker(bin, args)
 	if err != nil {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"errors"
+	"log/slog"
+	"sync/atomic"
+
+	"github.com/tern-mqtt/tern/auth"
+	"github.com/tern-mqtt/tern/codec"
+	"github.com/tern-mqtt/tern/engine"
+)
+
+// access holds the broker's authentication and authorisation settings; the
+// password and ACL files are reloaded on SIGHUP.
+type access struct {
+	allowAnonymous bool
+	passwordFile   string
+	aclFile        string
+	passwords      atomic.Pointer[auth.Passwords]
+	acl            *auth.ACL
+	certAsUsername bool         // --tls-cert-as-username
+	tls            *tlsSettings // reloaded with the files; nil without a TLS listener
+	log            *slog.Logger
+}
+
+func newAccess(allowAnonymous bool, passwordFile, aclFile string, log *slog.Logger) (*access, error) {
+	a := &access{allowAnonymous: allowAnonymous, passwordFile: passwordFile, aclFile: aclFile, log: log}
+	if passwordFile != "" {
+		p, err := auth.LoadPasswords(passwordFile)
+		if err != nil {
+			return nil, err
+		}
+		a.passwords.Store(p)
+	}
+	if aclFile != "" {
+		acl, err := auth.LoadACL(aclFile)
+		if err != nil {
+			return nil, err
+		}
+		a.acl = acl
+	}
+	if !allowAnonymous && passwordFile == "" {
+		log.Warn("no client can connect: --allow-anonymous is false and there is no --password-file")
+	}
+	return a, nil
+}
+
+// install sets the engine's hooks.
+func (a *access) install(o *engine.Options) {
+	o.Authenticate = a.authenticate
+	if a.acl != nil {
+		o.Authorize = a.authorize
+	}
+}
+
+// authenticate follows Mosquitto: a client without a user name is let in
+// only with --allow-anonymous; with a password file, a user name must come
+// with its password (5.0 0x86, 3.1.1 return code 4 otherwise); without one,
+// a user name is taken as given, under --allow-anonymous only.
+func (a *access) authenticate(c *engine.ConnectInfo) codec.ReasonCode {
+	if a.certAsUsername && c.CertName != "" {
+		return codec.Success // the TLS handshake verified the certificate
+	}
+	if p := a.passwords.Load(); p != nil && c.HasUsername {
+		if !c.HasPassword || !p.Check(c.Username, c.Password) {
+			return codec.BadUserNameOrPassword
+		}
+		return codec.Success
+	}
+	if !a.allowAnonymous {
+		return codec.NotAuthorized
+	}
+	return codec.Success
+}
+
+func (a *access) authorize(c *engine.ConnectInfo) engine.Rules {
+	cl := auth.Client{Username: string(c.Username), HasUsername: c.HasUsername, ClientID: c.ClientID, CertName: c.CertName}
+	if a.certAsUsername && c.CertName != "" {
+		cl.Username, cl.HasUsername = c.CertName, true
+	}
+	return a.acl.For(cl)
+}
+
+// reload reads the password and ACL files again (SIGHUP). A file that fails
+// to parse leaves the rules in force and is logged.
+func (a *access) reload() error {
+	var errs []error
+	if a.passwordFile != "" {
+		if p, err := auth.LoadPasswords(a.passwordFile); err != nil {
+			errs = append(errs, err)
+		} else {
+			a.passwords.Store(p)
+			a.log.Info("password file reloaded", "file", a.passwordFile, "users", p.Len())
+		}
+	}
+	if a.acl != nil {
+		if err := a.acl.Reload(); err != nil {
+			errs = append(errs, err)
+		} else {
+			a.log.Info("ACL file reloaded", "file", a.aclFile)
+		}
+	}
+	if a.tls != nil {
+		if err := a.tls.reload(); err != nil {
+			errs = append(errs, err)
+		} else {
+			a.log.Info("TLS certificate reloaded", "file", a.tls.certFile)
+		}
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,363 @@
+package engine
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// streamConn runs a connection over a net.Conn, for listeners gnet cannot
+// serve (TLS): a reader goroutine hands what it reads to the connection's
+// callbacks, a writer goroutine writes what they queue, and mu serialises
+// the callbacks as an event loop does for gnet's connections. The
+// connection's protocol code is the same on both.
+type streamConn struct {
+	c        *conn
+	nc       net.Conn
+	certName string // common name of the verified client certificate (mTLS)
+
+	mu    sync.Mutex // held while the connection's callbacks run
+	inBuf []byte     // under mu: read bytes; inBuf[inOff:] are not consumed yet
+	inOff int
+	dead  bool // under mu: closed; no callback runs any more
+
+	outMu   sync.Mutex
+	out     [][]byte // queued for the writer: chunks from chunkPool, only the last one partly full
+	outN    int      // bytes in out
+	writing int      // bytes the writer took and has not finished writing
+	outSig  chan struct{}
+
+	waking  atomic.Bool
+	paused  atomic.Bool
+	resume  chan struct{}
+	closing atomic.Bool // a callback asked to close: the writer closes after flushing
+	done    chan struct{}
+	once    sync.Once
+}
+
+// streamReadSize is a TLS record's largest plaintext.
+const streamReadSize = 16 << 10
+
+// closeFlushTimeout bounds the flush of what a closing connection still has
+// to send (a DISCONNECT, a refusing CONNACK) to a client that does not read.
+const closeFlushTimeout = 5 * time.Second
+
+func newStreamConn(c *conn, nc net.Conn) *streamConn {
+	return &streamConn{c: c, nc: nc, outSig: make(chan struct{}, 1), resume: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
+// start opens the connection and runs its goroutines.
+func (sc *streamConn) start() {
+	sc.mu.Lock()
+	act := sc.c.open(sc)
+	sc.mu.Unlock()
+	if act == gnet.Close {
+		sc.finish(nil)
+		return
+	}
+	go sc.readLoop()
+	go sc.writeLoop()
+}
+
+func (sc *streamConn) readLoop() {
+	buf := make([]byte, streamReadSize)
+	for {
+		for sc.paused.Load() {
+			select {
+			case <-sc.resume:
+			case <-sc.done:
+				return
+			}
+		}
+		n, err := sc.nc.Read(buf)
+		if n > 0 {
+			sc.mu.Lock()
+			if sc.dead || sc.closing.Load() {
+				sc.mu.Unlock()
+				return
+			}
+			sc.inBuf = append(sc.inBuf, buf[:n]...)
+			act := sc.c.traffic()
+			sc.compactLocked()
+			sc.mu.Unlock()
+			if act == gnet.Close {
+				sc.closeGracefully()
+				return
+			}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				err = nil
+			}
+			sc.finish(err)
+			return
+		}
+	}
+}
+
+// compactLocked moves unconsumed bytes to the front of the buffer.
+func (sc *streamConn) compactLocked() {
+	rest := len(sc.inBuf) - sc.inOff
+	switch {
+	case rest == 0:
+		sc.inBuf, sc.inOff = sc.inBuf[:0], 0
+		if cap(sc.inBuf) > 4*streamReadSize {
+			sc.inBuf = nil // a large packet passed: do not keep its buffer
+		}
+	case sc.inOff > 0:
+		copy(sc.inBuf, sc.inBuf[sc.inOff:])
+		sc.inBuf, sc.inOff = sc.inBuf[:rest], 0
+	}
+}
+
+// chunkSize is the unit of a stream's outbound queue: chunks are pooled,
+// so queueing megabytes for a slow reader copies each byte once and never
+// regrows a buffer (a growing slice was most of a TLS subscriber's CPU).
+const chunkSize = 64 << 10
+
+var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
+
+func (sc *streamConn) writeLoop() {
+	var chunks [][]byte
+	for {
+		select {
+		case <-sc.outSig:
+		case <-sc.done:
+			return
+		}
+		wrote := false
+		for {
+			sc.outMu.Lock()
+			chunks, sc.out = sc.out, chunks[:0]
+			sc.writing, sc.outN = sc.outN, 0
+			sc.outMu.Unlock()
+			if len(chunks) == 0 {
+				break
+			}
+			var err error
+			for i, b := range chunks {
+				if err == nil {
+					_, err = sc.nc.Write(b)
+				}
+				sc.outMu.Lock()
+				sc.writing -= len(b) // OutboundBuffered falls as chunks go out
+				sc.outMu.Unlock()
+				b = b[:0]
+				chunkPool.Put(&b)
+				chunks[i] = nil
+			}
+			sc.outMu.Lock()
+			sc.writing = 0
+			sc.outMu.Unlock()
+			if err != nil {
+				sc.finish(err)
+				return
+			}
+			wrote = true
+		}
+		if sc.closing.Load() {
+			sc.finish(nil)
+			return
+		}
+		if wrote {
+			// As gnet's OnOutboundDrained: room for queued deliveries and
+			// for publishers paused by this subscriber.
+			sc.callback()
+		}
+	}
+}
+
+// callback runs the connection's traffic callback (after a Wake, or once
+// the writer caught up).
+func (sc *streamConn) callback() {
+	sc.mu.Lock()
+	if sc.dead || sc.closing.Load() {
+		sc.mu.Unlock()
+		return
+	}
+	act := sc.c.traffic()
+	sc.compactLocked()
+	sc.mu.Unlock()
+	if act == gnet.Close {
+		sc.closeGracefully()
+	}
+}
+
+// closeGracefully closes once what the callbacks queued is written (at most
+// closeFlushTimeout).
+func (sc *streamConn) closeGracefully() {
+	if sc.closing.Swap(true) {
+		return
+	}
+	_ = sc.nc.SetWriteDeadline(time.Now().Add(closeFlushTimeout))
+	select {
+	case sc.outSig <- struct{}{}:
+	default:
+	}
+}
+
+// finish closes the connection once: no callback runs after it, and the
+// connection's close callback runs.
+func (sc *streamConn) finish(err error) {
+	sc.once.Do(func() {
+		sc.mu.Lock()
+		sc.dead = true
+		sc.c.onClose(err)
+		sc.mu.Unlock()
+		_ = sc.nc.Close()
+		close(sc.done)
+	})
+}
+
+// transport
+
+func (sc *streamConn) Wake(gnet.AsyncCallback) error {
+	select {
+	case <-sc.done:
+		return net.ErrClosed
+	default:
+	}
+	if sc.waking.CompareAndSwap(false, true) {
+		go func() {
+			sc.waking.Store(false)
+			sc.callback()
+		}()
+	}
+	return nil
+}
+
+func (sc *streamConn) Write(b []byte) (int, error) { return sc.Writev([][]byte{b}) }
+
+func (sc *streamConn) Writev(bs [][]byte) (int, error) {
+	n := 0
+	sc.outMu.Lock()
+	for _, b := range bs {
+		n += len(b)
+		for len(b) > 0 {
+			last := len(sc.out) - 1
+			if last < 0 || len(sc.out[last]) == chunkSize {
+				sc.out = append(sc.out, (*chunkPool.Get().(*[]byte))[:0])
+				last++
+			}
+			k := copy(sc.out[last][len(sc.out[last]):chunkSize], b)
+			sc.out[last] = sc.out[last][:len(sc.out[last])+k]
+			b = b[k:]
+		}
+	}
+	sc.outN += n
+	sc.outMu.Unlock()
+	select {
+	case sc.outSig <- struct{}{}:
+	default:
+	}
+	return n, nil
+}
+
+func (sc *streamConn) OutboundBuffered() int {
+	sc.outMu.Lock()
+	defer sc.outMu.Unlock()
+	return sc.outN + sc.writing
+}
+
+func (sc *streamConn) InboundBuffered() int { return len(sc.inBuf) - sc.inOff }
+
+func (sc *streamConn) Peek(n int) ([]byte, error) {
+	in := sc.inBuf[sc.inOff:]
+	if n < 0 {
+		return in, nil
+	}
+	if n > len(in) {
+		return in, io.ErrShortBuffer
+	}
+	return in[:n], nil
+}
+
+func (sc *streamConn) Discard(n int) (int, error) {
+	n = min(n, len(sc.inBuf)-sc.inOff)
+	sc.inOff += n
+	return n, nil
+}
+
+func (sc *streamConn) Fd() int { return -1 }
+
+func (sc *streamConn) PauseRead() error { sc.paused.Store(true); return nil }
+
+func (sc *streamConn) ResumeRead() error {
+	sc.paused.Store(false)
+	select {
+	case sc.resume <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+func (sc *streamConn) ReadPaused() bool { return sc.paused.Load() }
+
+// TLS listener
+
+// acceptTLS accepts TLS connections on ln until it is closed. Each
+// handshake runs on its own goroutine, bounded by ConnectTimeout, so a
+// client that never finishes one holds nobody up.
+func (s *Server) acceptTLS(ln net.Listener, done chan<- struct{}) {
+	defer close(done)
+	var backoff time.Duration
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.stats.acceptErrors.Add(1)
+			s.log.Warn("TLS accept failed; backing off", "err", err, "backoff", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		if s.nconns.Load() >= int64(s.opts.MaxConnections) {
+			s.stats.refusedConns.Add(1)
+			_ = nc.Close()
+			continue
+		}
+		s.nconns.Add(1)
+		go s.startTLS(nc)
+	}
+}
+
+func (s *Server) startTLS(nc net.Conn) {
+	remote := netip.AddrPort{}
+	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
+		remote = a.AddrPort()
+	}
+	tc := tls.Server(nc, s.opts.TLS)
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ConnectTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		s.nconns.Add(-1)
+		_ = nc.Close()
+		s.stats.tlsHandshakeFailures.Add(1)
+		s.log.Info("closing connection: TLS handshake failed", "remote", remote.String(), "err", err.Error())
+		return
+	}
+	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano()}
+	sc := newStreamConn(c, tc)
+	if st := tc.ConnectionState(); len(st.VerifiedChains) > 0 {
+		sc.certName = st.PeerCertificates[0].Subject.CommonName
+	}
+	sc.start()
+}
+
+// streamOf returns the connection's stream transport, nil for gnet's.
+func (c *conn) streamOf() *streamConn {
+	sc, _ := c.gc.(*streamConn)
+	return sc
+}
