@@ -69,7 +69,7 @@ func TestTLSListenerCarriesEverything(t *testing.T) {
 	plain := testutil.ConnectV5(t, srv.Addr().String(), &paho.Connect{ClientID: "plain-sub", CleanStart: true})
 	subscribe(t, plain, paho.SubscribeOptions{Topic: "x/#", QoS: 2})
 
-	o := mqtt.NewClientOptions().AddBroker("ssl://"+srv.TLSAddr().String()).SetClientID("tls-311").SetProtocolVersion(4).
+	o := mqtt.NewClientOptions().AddBroker("ssl://" + srv.TLSAddr().String()).SetClientID("tls-311").SetProtocolVersion(4).
 		SetTLSConfig(&tls.Config{RootCAs: ca.Pool, ServerName: "127.0.0.1"}).SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
 	pub := mqtt.NewClient(o)
 	waitToken(t, pub.Connect(), "connect 3.1.1 over TLS")

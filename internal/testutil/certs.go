@@ -26,7 +26,10 @@ type CA struct {
 
 var serial = big.NewInt(time.Now().UnixNano())
 
-func nextSerial() *big.Int { serial = new(big.Int).Add(serial, big.NewInt(1)); return new(big.Int).Set(serial) }
+func nextSerial() *big.Int {
+	serial = new(big.Int).Add(serial, big.NewInt(1))
+	return new(big.Int).Set(serial)
+}
 
 // NewCA makes a self-signed CA.
 func NewCA(t testing.TB, name string) *CA {
