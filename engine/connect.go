@@ -64,7 +64,7 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 			HasUsername: p.UsernameFlag, HasPassword: p.PasswordFlag, Remote: net.TCPAddrFromAddrPort(c.remote),
 			ProtocolLevel: c.version, AuthMethod: p.Props.AuthMethod, AuthData: p.Props.AuthData}
 		if sc := c.streamOf(); sc != nil {
-			info.ListenerSecure, info.CertName = true, sc.certName
+			info.ListenerSecure, info.CertName = sc.secure, sc.certName
 		}
 		if o.Authenticate != nil {
 			if r := o.Authenticate(&info); r != codec.Success {

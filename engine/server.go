@@ -69,6 +69,10 @@ type Options struct {
 	// goroutines rather than the event loops, with the same protocol code.
 	TLSListen string
 	TLS       *tls.Config
+	// WSListen and WSSListen serve MQTT over WebSocket at /mqtt
+	// (subprotocol mqtt), WSS with the TLS settings; on goroutines too.
+	WSListen  string
+	WSSListen string
 
 	// Authenticate decides a CONNECT; nil accepts every client. It returns
 	// Success or the CONNACK reason code to refuse with. It runs on an event
@@ -178,6 +182,7 @@ type Server struct {
 	pacedRetained atomic.Int64
 	acceptor      *acceptor
 	tlsLn         net.Listener
+	wsLns         []*wsListener
 	tlsDone       chan struct{} // closed when the TLS accept loop has returned
 	noReadPause   atomic.Bool   // gnet cannot pause reading here: QoS 0 over the bound is dropped
 	stopping      atomic.Bool
@@ -255,6 +260,11 @@ func (s *Server) Start() error {
 		_ = cli.Stop()
 		return fmt.Errorf("engine: cannot accept on %q: %w", s.opts.Listen, err)
 	}
+	if s.opts.TLS != nil { // TLS 1.2 at least, whatever the caller's settings say
+		tcfg := s.opts.TLS.Clone()
+		tcfg.MinVersion = max(tcfg.MinVersion, tls.VersionTLS12)
+		s.opts.TLS = tcfg
+	}
 	if s.opts.TLSListen != "" {
 		if s.opts.TLS == nil {
 			_ = acc.close()
@@ -262,9 +272,6 @@ func (s *Server) Start() error {
 			_ = cli.Stop()
 			return errors.New("engine: TLSListen without TLS settings")
 		}
-		tcfg := s.opts.TLS.Clone()
-		tcfg.MinVersion = max(tcfg.MinVersion, tls.VersionTLS12)
-		s.opts.TLS = tcfg
 		tln, err := listenConfig.Listen(context.Background(), "tcp", s.opts.TLSListen)
 		if err != nil {
 			_ = acc.close()
@@ -275,6 +282,38 @@ func (s *Server) Start() error {
 		s.tlsLn, s.tlsDone = tln, make(chan struct{})
 		go s.acceptTLS(tln, s.tlsDone)
 		s.log.Info("listening for TLS", "addr", tln.Addr().String())
+	}
+	for _, l := range []struct {
+		addr   string
+		secure bool
+	}{{s.opts.WSListen, false}, {s.opts.WSSListen, true}} {
+		if l.addr == "" {
+			continue
+		}
+		var tcfg *tls.Config
+		if l.secure {
+			tcfg = s.opts.TLS
+		}
+		if l.secure && tcfg == nil {
+			err = errors.New("engine: WSSListen without TLS settings")
+		} else {
+			var w *wsListener
+			if w, err = s.listenWebSocket(l.addr, tcfg); err == nil {
+				s.wsLns = append(s.wsLns, w)
+				s.log.Info("listening for WebSocket", "addr", w.ln.Addr().String(), "path", WebSocketPath, "tls", l.secure)
+				continue
+			}
+		}
+		for _, w := range s.wsLns {
+			w.close(context.Background())
+		}
+		if s.tlsLn != nil {
+			_ = s.tlsLn.Close()
+		}
+		_ = acc.close()
+		_ = ln.Close()
+		_ = cli.Stop()
+		return fmt.Errorf("engine: WebSocket listener %q: %w", l.addr, err)
 	}
 	s.cli, s.ln, s.acceptor, s.started = cli, ln, acc, time.Now()
 	s.acceptDone = make(chan struct{})
@@ -291,6 +330,20 @@ func (s *Server) TLSAddr() net.Addr {
 		return nil
 	}
 	return s.tlsLn.Addr()
+}
+
+// WSAddr returns the WebSocket listener's address, WSSAddr the WSS one's;
+// nil without one.
+func (s *Server) WSAddr() net.Addr  { return s.wsAddr(false) }
+func (s *Server) WSSAddr() net.Addr { return s.wsAddr(true) }
+
+func (s *Server) wsAddr(secure bool) net.Addr {
+	for _, w := range s.wsLns {
+		if w.secure == secure {
+			return w.ln.Addr()
+		}
+	}
+	return nil
 }
 
 // Addr returns the listener's address (useful with port 0).
@@ -358,6 +411,9 @@ func (s *Server) Stop(ctx context.Context) error {
 		case <-s.tlsDone:
 		case <-ctx.Done():
 		}
+	}
+	for _, w := range s.wsLns {
+		w.close(ctx)
 	}
 	// The accept loop ends once the listener is closed; a connection it is
 	// handing to an event loop at that moment gets there while the loops

@@ -23,6 +23,7 @@ type streamConn struct {
 	c        *conn
 	nc       net.Conn
 	certName string // common name of the verified client certificate (mTLS)
+	secure   bool   // over TLS (the TLS listener, WSS)
 
 	mu    sync.Mutex // held while the connection's callbacks run
 	inBuf []byte     // under mu: read bytes; inBuf[inOff:] are not consumed yet
@@ -350,6 +351,7 @@ func (s *Server) startTLS(nc net.Conn) {
 	}
 	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano()}
 	sc := newStreamConn(c, tc)
+	sc.secure = true
 	if st := tc.ConnectionState(); len(st.VerifiedChains) > 0 {
 		sc.certName = st.PeerCertificates[0].Subject.CommonName
 	}

@@ -77,6 +77,8 @@ func serve(args []string) int {
 	fs.StringVar(&passwordFile, "password-file", "", "password `file` of user:hash lines: Mosquitto's $7$ (PBKDF2-SHA512) and $6$ (SHA-512) hashes and bcrypt; tern passwd writes it; reloaded on SIGHUP")
 	fs.StringVar(&aclFile, "acl-file", "", "access-control `file` in Mosquitto's acl_file format (topic, user, pattern lines; plus clientid sections); without it every client may publish and subscribe to everything; reloaded on SIGHUP")
 	fs.StringVar(&o.TLSListen, "tls-listen", "", "`address` (host:port) of a TLS listener (TLS 1.2 or later), besides --listen; needs --tls-cert and --tls-key")
+	fs.StringVar(&o.WSListen, "ws-listen", "", "`address` (host:port) serving MQTT over WebSocket at /mqtt (subprotocol mqtt)")
+	fs.StringVar(&o.WSSListen, "wss-listen", "", "`address` (host:port) serving MQTT over WebSocket over TLS at /mqtt, with the --tls-* settings")
 	fs.StringVar(&tlsCert, "tls-cert", "", "PEM certificate `file` (chain) of the TLS listener; reloaded with the key on SIGHUP")
 	fs.StringVar(&tlsKey, "tls-key", "", "PEM private key `file` of the TLS listener")
 	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "PEM `file` of the CAs that sign client certificates (mTLS)")
@@ -125,7 +127,7 @@ func serve(args []string) int {
 		return 1
 	}
 	acc.certAsUsername = certAsUsername
-	if o.TLSListen != "" {
+	if o.TLSListen != "" || o.WSSListen != "" {
 		ts, cfg, err := newTLSSettings(tlsCert, tlsKey, tlsClientCA, tlsClientAuth)
 		if err != nil {
 			logger.Error("cannot set up TLS", "err", err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/tern-mqtt/tern/internal/testutil"
 )
@@ -136,5 +137,39 @@ func TestServeTLSCertificateAsUsername(t *testing.T) {
 	_, ack5, _ := testutil.DialV5(addr, &paho.Connect{ClientID: "plain", CleanStart: true})
 	if ack5 == nil || ack5.ReasonCode != 0x87 {
 		t.Fatalf("anonymous client on the plain listener: %+v, want CONNACK 0x87", ack5)
+	}
+}
+
+// --ws-listen serves MQTT over WebSocket at /mqtt to a stock client.
+func TestServeWebSocket(t *testing.T) {
+	addr, waddr := "127.0.0.1:"+freePort(t), "127.0.0.1:"+freePort(t)
+	startServe(t, "--listen", addr, "--ws-listen", waddr, "--allow-anonymous", "--log-level", "error", "--shutdown-timeout", "3s")
+	got := make(chan mqtt.Message, 1)
+	o := mqtt.NewClientOptions().AddBroker("ws://" + waddr + "/mqtt").SetClientID("ws").SetProtocolVersion(4).
+		SetAutoReconnect(false).SetConnectTimeout(2 * time.Second).
+		SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { got <- m })
+	c := mqtt.NewClient(o)
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		tok := c.Connect()
+		tok.Wait()
+		if tok.Error() == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connect over WebSocket: %v", tok.Error())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	defer c.Disconnect(0)
+	for _, tok := range []mqtt.Token{c.Subscribe("ws/t", 1, nil), c.Publish("ws/t", 1, false, "over ws")} {
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("subscribe/publish: %v", tok.Error())
+		}
+	}
+	select {
+	case m := <-got:
+		testutil.Equal(t, string(m.Payload()), "over ws", "payload")
+	case <-time.After(5 * time.Second):
+		t.Fatal("no message over WebSocket")
 	}
 }

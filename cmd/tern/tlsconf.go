@@ -18,7 +18,7 @@ type tlsSettings struct {
 
 func newTLSSettings(certFile, keyFile, clientCAFile, clientAuth string) (*tlsSettings, *tls.Config, error) {
 	if certFile == "" || keyFile == "" {
-		return nil, nil, errors.New("--tls-listen needs --tls-cert and --tls-key")
+		return nil, nil, errors.New("--tls-listen and --wss-listen need --tls-cert and --tls-key")
 	}
 	ts := &tlsSettings{certFile: certFile, keyFile: keyFile}
 	if err := ts.reload(); err != nil {
