@@ -5,7 +5,8 @@ PKGS      := ./...
 FUZZTIME  ?= 10m
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME.
 FUZZ_TARGETS := ./codec:FuzzDecode31 ./codec:FuzzDecode311 ./codec:FuzzDecode5 \
-                ./codec:FuzzTopicName ./codec:FuzzTopicFilter ./fuzz:FuzzBrokerSession
+                ./codec:FuzzTopicName ./codec:FuzzTopicFilter ./fuzz:FuzzBrokerSession \
+                ./fuzz:FuzzListenerStreams
 
 .PHONY: help build run test test-short lint cover bench bench-codec soak fuzz clean
 
