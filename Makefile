@@ -6,7 +6,7 @@ FUZZTIME  ?= 10m
 # Fuzz targets as package:Target; `make fuzz` runs each for FUZZTIME.
 FUZZ_TARGETS := ./codec:FuzzDecode31 ./codec:FuzzDecode311 ./codec:FuzzDecode5 \
                 ./codec:FuzzTopicName ./codec:FuzzTopicFilter ./fuzz:FuzzBrokerSession \
-                ./fuzz:FuzzListenerStreams
+                ./fuzz:FuzzListenerStreams ./engine:FuzzProxyHeader
 
 .PHONY: help build run test test-short lint cover bench bench-codec soak fuzz clean
 

@@ -45,6 +45,9 @@ type conn struct {
 	needBytes     int              // bytes the next packet needs in the inbound buffer before decoding is worth it
 	readAt        int64            // unix nanoseconds of the read being handled: one clock read per read
 	windowFreed   bool             // a delivery of this batch was dropped, not written
+	ipCounted     bool             // admitted by the per-address limits: release it on close
+	awaitingProxy bool             // the PROXY protocol header has not come yet
+	refuse        codec.ReasonCode // a per-address limit refuses this connection at CONNECT
 	detached      bool             // the session was let go on DISCONNECT, before the close
 	gracefulClose bool             // DISCONNECT received without will
 	closeReason   codec.ReasonCode // why the server closes, for the log and the will
@@ -52,6 +55,7 @@ type conn struct {
 
 	// The write batch, only while a callback runs (see batch).
 	*batch
+	limits *connLimits // publish rate limits; nil without
 
 	// Shared with other goroutines.
 	session     atomic.Pointer[connSession] // set once CONNECT is accepted
@@ -265,6 +269,20 @@ func (c *conn) onTraffic() gnet.Action {
 	// every read of a large, slowly arriving packet.
 	if n := gc.InboundBuffered(); n > 0 && n >= c.needBytes {
 		buf, _ := gc.Peek(-1)
+		if c.awaitingProxy {
+			hn, err := c.readProxyHeader(buf)
+			if err != nil {
+				c.closeErr = err
+				return gnet.Close
+			}
+			if hn == 0 {
+				c.needBytes = len(buf) + 1
+				return gnet.None
+			}
+			_, _ = gc.Discard(hn)
+			buf = buf[hn:]
+			c.needBytes = 0
+		}
 		used, err := c.readPackets(buf)
 		if used > 0 { // gnet's Discard(0) would drop everything buffered
 			_, _ = gc.Discard(used)
@@ -571,6 +589,9 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 func (c *conn) onClose(err error) {
 	c.closed.Store(true)
 	s := c.srv
+	if c.ipCounted {
+		s.release(c.remote.Addr())
+	}
 	s.conns.remove(c)
 	s.nconns.Add(-1)
 	c.outMu.Lock()
@@ -582,11 +603,17 @@ func (c *conn) onClose(err error) {
 	c.outMu.Unlock()
 	c.releaseWaiters()
 	c.closeGate()
-	if b := c.batch; b != nil { // closed in the middle of a callback: unwritten
+	if b := c.batch; b != nil {
+		// Closed in the middle of a callback (a failed write inside flush
+		// closes the connection): what was not written is released here,
+		// and the batch stays, emptied, for the rest of that callback, which
+		// goes on using it. It is not pooled again: it goes with the
+		// connection.
 		for i := range b.sent {
 			b.sent[i].Msg.Release()
+			b.sent[i] = sessions.Delivery{}
 		}
-		c.batch = nil // not pooled: whatever it held goes with it
+		b.sent = b.sent[:0]
 	}
 	if c.connected && !c.detached {
 		s.detach(c)

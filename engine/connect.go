@@ -39,6 +39,15 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 	c.version = p.ProtocolVersion
 	v5 := c.version >= codec.Version5
 
+	if c.refuse != 0 { // a per-address limit (limits.go)
+		r := c.refuse
+		if c.version < codec.Version5 {
+			r = codec.ServerUnavailable // 3.1.1 return code 3
+		}
+		c.refuseConnect(c.version, r)
+		s.log.Info("connection refused", "remote", c.remote.String(), "reason", c.refuse.String())
+		return errProtocol
+	}
 	clientID := string(p.ClientID)
 	assigned := false
 	if clientID == "" {
@@ -202,6 +211,7 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 	// another loop tracks meanwhile is sent twice (once as a resend).
 	c.resendLocked()
 	sess.Unlock()
+	c.limits = s.newConnLimits()
 	c.session.Store(&connSession{clientID: clientID, keepAlive: c.keepAlive, rules: rules})
 
 	if prevWill != nil {

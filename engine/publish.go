@@ -42,7 +42,19 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 		}
 	}
 	if r := c.rules(); r != nil && !r.CanPublish(topic) {
-		return c.publishDenied(p)
+		c.srv.stats.aclDenied.Add(1)
+		return c.publishDenied(p, codec.NotAuthorized)
+	}
+	if !s.topicAccepted(topic) {
+		s.stats.limited.Add(1)
+		return c.publishDenied(p, codec.TopicNameInvalid)
+	}
+	if !c.limits.allowPublish(time.Unix(0, c.readAt), len(topic)+len(p.Payload)) {
+		s.stats.limited.Add(1)
+		c.closeReason = codec.MessageRateTooHigh
+		c.sendDisconnect(codec.MessageRateTooHigh)
+		s.log.Info("closing connection: publishing over the rate limit", "client_id", c.clientID, "remote", c.remote.String())
+		return errProtocol
 	}
 	if p.Retain && !*s.opts.RetainAvailable {
 		return c.fail(codec.RetainNotSupported, "retain not available") // MQTT-3.3.1-... 0x9A
@@ -189,14 +201,12 @@ func (s *Server) holdBackUntilDrained(list []*sessions.Session, done func(error)
 	}
 }
 
-// publishDenied answers a PUBLISH the client's ACL does not allow: it is
-// dropped, and not retained. A 5.0 client hears Not authorized (0x87) in its
-// PUBACK or PUBREC; 3.1.1 has no way to say it, so its QoS 1/2 flow completes
+// publishDenied answers a PUBLISH the client's ACL (reason 0x87) or the
+// topic limits (0x90) do not allow: it is dropped, and not retained. A 5.0
+// client hears the reason in its PUBACK or PUBREC; 3.1.1 has no way to say it, so its QoS 1/2 flow completes
 // as if the message had been accepted (as Mosquitto does), and the client
 // does not send it again.
-func (c *conn) publishDenied(p *codec.Publish) error {
-	c.srv.stats.aclDenied.Add(1)
-	reason := codec.NotAuthorized
+func (c *conn) publishDenied(p *codec.Publish, reason codec.ReasonCode) error {
 	if c.version < codec.Version5 {
 		reason = codec.Success
 	}

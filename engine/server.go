@@ -74,6 +74,26 @@ type Options struct {
 	WSListen  string
 	WSSListen string
 
+	// Limits; 0 means none. A client over MaxSubscriptions gets SUBACK 0x97
+	// for a new filter; a topic over MaxTopicLength bytes or MaxTopicLevels
+	// levels is refused (PUBACK/PUBREC 0x90, SUBACK 0x8F; 3.1.1: dropped
+	// or 0x80); a client publishing faster than PublishRate messages or
+	// PublishByteRate bytes per second (a second's burst) is disconnected
+	// with 0x96; an address with MaxConnectionsPerIP open connections, or
+	// more than ConnectRatePerIP new ones within a second, is refused at
+	// CONNECT with 0x97 or 0x9F.
+	MaxSubscriptions int
+	// ProxyProtocol: every connection on the TCP listener starts with a
+	// PROXY protocol header (v1 or v2) from a load balancer; the client
+	// address it names is used. A connection without one is closed.
+	ProxyProtocol       bool
+	MaxTopicLength      int
+	MaxTopicLevels      int
+	PublishRate         float64
+	PublishByteRate     float64
+	MaxConnectionsPerIP int
+	ConnectRatePerIP    float64
+
 	// Authenticate decides a CONNECT; nil accepts every client. It returns
 	// Success or the CONNACK reason code to refuse with. It runs on an event
 	// loop and must not block.
@@ -181,6 +201,7 @@ type Server struct {
 	// subscriber's room, across connections (maxPacedRetained).
 	pacedRetained atomic.Int64
 	acceptor      *acceptor
+	ips           ipLimits
 	tlsLn         net.Listener
 	wsLns         []*wsListener
 	tlsDone       chan struct{} // closed when the TLS accept loop has returned
@@ -382,6 +403,11 @@ func (s *Server) enroll(fd int, remote netip.AddrPort) {
 	}
 	s.nconns.Add(1)
 	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano()}
+	if s.opts.ProxyProtocol {
+		c.awaitingProxy = true // admitted once the header names the client
+	} else {
+		s.admitConn(c)
+	}
 	if err := s.cli.EnrollFD(fd, c, s.enrollFailed); err != nil {
 		s.enrollFailed(c, err)
 	}
@@ -392,6 +418,9 @@ func (s *Server) enroll(fd int, remote netip.AddrPort) {
 func (s *Server) enrollFailed(ctx any, err error) {
 	s.nconns.Add(-1)
 	c, _ := ctx.(*conn)
+	if c.ipCounted {
+		s.release(c.remote.Addr())
+	}
 	s.log.Warn("cannot hand connection to an event loop", "remote", c.remote.String(), "err", err)
 }
 
@@ -448,6 +477,7 @@ type Stats struct {
 	received, sent, droppedQoS0, refused, expired atomic.Int64
 	storeRefused, retainRefused                   atomic.Int64
 	heldBack                                      atomic.Int64
+	limited                                       atomic.Int64
 	tlsHandshakeFailures                          atomic.Int64
 	aclDenied                                     atomic.Int64
 	pausedQoS0                                    atomic.Int64
@@ -531,6 +561,9 @@ type Snapshot struct {
 	// HeldBack counts QoS 1/2 PUBLISH packets whose acknowledgement waited
 	// for a subscriber's full queue to drain.
 	HeldBack int64
+	// Limited counts what the limits refused: connections per address,
+	// publishes over the rate, subscriptions over the count, topics too long.
+	Limited int64
 	// TLSHandshakeFailures counts TLS connections closed before MQTT.
 	TLSHandshakeFailures int64
 	// ACLDenied counts publications, deliveries and subscriptions the
@@ -559,6 +592,7 @@ func (s *Server) Snapshot() Snapshot {
 		RetainRefused:        s.stats.retainRefused.Load(),
 		StoreRefused:         s.stats.storeRefused.Load(),
 		HeldBack:             s.stats.heldBack.Load(),
+		Limited:              s.stats.limited.Load(),
 		TLSHandshakeFailures: s.stats.tlsHandshakeFailures.Load(),
 		ACLDenied:            s.stats.aclDenied.Load(),
 		PausedQoS0:           s.stats.pausedQoS0.Load(),

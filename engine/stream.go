@@ -350,6 +350,7 @@ func (s *Server) startTLS(nc net.Conn) {
 		return
 	}
 	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano()}
+	s.admitConn(c)
 	sc := newStreamConn(c, tc)
 	sc.secure = true
 	if st := tc.ConnectionState(); len(st.VerifiedChains) > 0 {

@@ -81,7 +81,30 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 			s.log.Info("subscription refused: not allowed", "client_id", c.clientID, "filter", string(sub.Filter))
 			continue
 		}
+		if !s.topicAccepted(aclFilter(sub.Filter)) {
+			codes[i] = byte(codec.TopicFilterInvalid)
+			if !v5 {
+				codes[i] = 0x80
+			}
+			s.stats.limited.Add(1)
+			continue
+		}
 		filter := string(sub.Filter)
+		if max := s.opts.MaxSubscriptions; max > 0 {
+			c.sess.Lock()
+			_, had := c.sess.Subs()[filter]
+			full := !had && len(c.sess.Subs()) >= max
+			c.sess.Unlock()
+			if full {
+				codes[i] = byte(codec.QuotaExceeded)
+				if !v5 {
+					codes[i] = 0x80
+				}
+				s.stats.limited.Add(1)
+				s.log.Info("subscription refused: too many subscriptions", "client_id", c.clientID, "max", max)
+				continue
+			}
+		}
 		opts := sessions.SubOptions{QoS: sub.QoS, NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished,
 			RetainHandling: sub.RetainHandling, SubID: subID}
 		// The router changes under the session lock, so that a session being

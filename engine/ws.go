@@ -101,6 +101,7 @@ func (s *Server) acceptWebSocket(w http.ResponseWriter, r *http.Request, secure 
 	s.nconns.Add(1)
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano()}
+	s.admitConn(c)
 	sc := newStreamConn(c, nc)
 	sc.secure = secure
 	if secure {

@@ -47,7 +47,11 @@ func pahoOverWS(t *testing.T, url string, hc *http.Client, id string) *testutil.
 			v.Msgs <- pr.Packet
 			return true, nil
 		}}})
-	ack, err := v.Connect(testutil.Ctx(t), &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
+	// Keep-alive 0: paho.golang writes a packet in several Writes, which on
+	// a WebSocket net.Conn are separate messages, and its pinger's PINGREQ
+	// can land between them (the broker then rightly closes on a malformed
+	// packet). Over TCP one writev keeps a packet whole.
+	ack, err := v.Connect(testutil.Ctx(t), &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 0})
 	testutil.Require(t, err, "connect over WebSocket")
 	v.Connack = ack
 	t.Cleanup(func() { _ = v.Disconnect(&paho.Disconnect{}) })

@@ -84,6 +84,14 @@ func serve(args []string) int {
 	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "PEM `file` of the CAs that sign client certificates (mTLS)")
 	fs.StringVar(&tlsClientAuth, "tls-client-auth", "none", "client certificates: none, request (verified when given) or require")
 	fs.BoolVar(&certAsUsername, "tls-cert-as-username", false, "a client with a verified certificate is authenticated by it and takes its common name as user name (for --acl-file), whatever its CONNECT says")
+	fs.BoolVar(&o.ProxyProtocol, "proxy-protocol", false, "connections on --listen start with a PROXY protocol header (v1 or v2, as HAProxy, AWS NLB and others send) naming the real client address; connections without one are closed")
+	fs.IntVar(&o.MaxSubscriptions, "max-subscriptions", 0, "subscriptions per client; a new filter beyond it gets SUBACK 0x97 (3.1.1: 0x80); 0: no limit")
+	fs.IntVar(&o.MaxTopicLength, "max-topic-length", 0, "longest topic name or filter in bytes; longer: PUBACK/PUBREC 0x90 (dropped), SUBACK 0x8F; 0: the protocol's 65535")
+	fs.IntVar(&o.MaxTopicLevels, "max-topic-levels", 0, "most levels in a topic name or filter, refused as --max-topic-length; 0: no limit")
+	fs.Float64Var(&o.PublishRate, "max-publish-rate", 0, "PUBLISH packets per second per client (a second's burst); faster clients are disconnected with 0x96; 0: no limit")
+	fs.Float64Var(&o.PublishByteRate, "max-publish-bytes-rate", 0, "PUBLISH topic and payload bytes per second per client, as --max-publish-rate; 0: no limit")
+	fs.IntVar(&o.MaxConnectionsPerIP, "max-connections-per-ip", 0, "open connections per client address; more are refused at CONNECT with 0x97 (3.1.1: return code 3); 0: no limit")
+	fs.Float64Var(&o.ConnectRatePerIP, "max-connect-rate-per-ip", 0, "new connections per second per client address; more are refused at CONNECT with 0x9F (3.1.1: return code 3); 0: no limit")
 	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "time allowed for a clean shutdown on SIGINT/SIGTERM")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
