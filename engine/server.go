@@ -130,6 +130,9 @@ type ConnectInfo struct {
 	AuthData       []byte
 	ListenerSecure bool   // the client came over TLS
 	CertName       string // common name of its verified client certificate; empty without one
+	// HookData is Authenticate's to leave for Authorize, which sees the
+	// same ConnectInfo (say, the claims of a verified token).
+	HookData any
 }
 
 // EnsureDefaults fills zero fields with their defaults.

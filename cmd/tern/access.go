@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync/atomic"
+	"time"
 
 	"github.com/tern-mqtt/tern/auth"
 	"github.com/tern-mqtt/tern/codec"
@@ -20,6 +21,7 @@ type access struct {
 	acl            *auth.ACL
 	certAsUsername bool         // --tls-cert-as-username
 	tls            *tlsSettings // reloaded with the files; nil without a TLS listener
+	jwt            *auth.JWT    // --jwt-key; nil without
 	log            *slog.Logger
 }
 
@@ -39,16 +41,13 @@ func newAccess(allowAnonymous bool, passwordFile, aclFile string, log *slog.Logg
 		}
 		a.acl = acl
 	}
-	if !allowAnonymous && passwordFile == "" {
-		log.Warn("no client can connect: --allow-anonymous is false and there is no --password-file")
-	}
 	return a, nil
 }
 
 // install sets the engine's hooks.
 func (a *access) install(o *engine.Options) {
 	o.Authenticate = a.authenticate
-	if a.acl != nil {
+	if a.acl != nil || a.jwt != nil {
 		o.Authorize = a.authorize
 	}
 }
@@ -60,6 +59,17 @@ func (a *access) install(o *engine.Options) {
 func (a *access) authenticate(c *engine.ConnectInfo) codec.ReasonCode {
 	if a.certAsUsername && c.CertName != "" {
 		return codec.Success // the TLS handshake verified the certificate
+	}
+	if a.jwt != nil && c.HasPassword && (auth.LooksLikeToken(c.Password) || a.passwords.Load() == nil) {
+		claims, err := a.jwt.Verify(c.Password, time.Now())
+		if err != nil {
+			a.log.Info("token refused", "client_id", c.ClientID, "err", err.Error())
+			return codec.BadUserNameOrPassword
+		}
+		if r := claims.Rules(); r != nil {
+			c.HookData = r
+		}
+		return codec.Success
 	}
 	if p := a.passwords.Load(); p != nil && c.HasUsername {
 		if !c.HasPassword || !p.Check(c.Username, c.Password) {
@@ -73,12 +83,57 @@ func (a *access) authenticate(c *engine.ConnectInfo) codec.ReasonCode {
 	return codec.Success
 }
 
+// authorize combines the ACL file's rules and a token's topic claims: both
+// must allow.
 func (a *access) authorize(c *engine.ConnectInfo) engine.Rules {
-	cl := auth.Client{Username: string(c.Username), HasUsername: c.HasUsername, ClientID: c.ClientID, CertName: c.CertName}
-	if a.certAsUsername && c.CertName != "" {
-		cl.Username, cl.HasUsername = c.CertName, true
+	var rules []engine.Rules
+	if a.acl != nil {
+		cl := auth.Client{Username: string(c.Username), HasUsername: c.HasUsername, ClientID: c.ClientID, CertName: c.CertName}
+		if a.certAsUsername && c.CertName != "" {
+			cl.Username, cl.HasUsername = c.CertName, true
+		}
+		rules = append(rules, a.acl.For(cl))
 	}
-	return a.acl.For(cl)
+	if r, ok := c.HookData.(*auth.ClaimRules); ok {
+		rules = append(rules, r)
+	}
+	switch len(rules) {
+	case 0:
+		return nil
+	case 1:
+		return rules[0]
+	}
+	return allRules(rules)
+}
+
+// allRules allows what every one of its rules allows.
+type allRules []engine.Rules
+
+func (rs allRules) CanPublish(t []byte) bool {
+	for _, r := range rs {
+		if !r.CanPublish(t) {
+			return false
+		}
+	}
+	return true
+}
+
+func (rs allRules) CanSubscribe(f []byte) bool {
+	for _, r := range rs {
+		if !r.CanSubscribe(f) {
+			return false
+		}
+	}
+	return true
+}
+
+func (rs allRules) CanReceive(t []byte) bool {
+	for _, r := range rs {
+		if !r.CanReceive(t) {
+			return false
+		}
+	}
+	return true
 }
 
 // reload reads the password and ACL files again (SIGHUP). A file that fails
@@ -98,6 +153,13 @@ func (a *access) reload() error {
 			errs = append(errs, err)
 		} else {
 			a.log.Info("ACL file reloaded", "file", a.aclFile)
+		}
+	}
+	if a.jwt != nil {
+		if err := a.jwt.Reload(); err != nil {
+			errs = append(errs, err)
+		} else {
+			a.log.Info("JWT key reloaded")
 		}
 	}
 	if a.tls != nil {

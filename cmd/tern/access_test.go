@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/tern-mqtt/tern/auth"
 	"github.com/tern-mqtt/tern/codec"
@@ -159,5 +160,50 @@ func TestServeAccessControl(t *testing.T) {
 	testutil.Equal(t, connack5("alice", "one"), byte(codec.BadUserNameOrPassword), "the old password after the reload")
 	if got := subscribeCodes("two"); got[0] != 0 || got[1] != 0 {
 		t.Fatalf("SUBACK % x after the ACL reload, want 00 00", got)
+	}
+}
+
+// --jwt-key: a token in the password field authenticates; an expired one
+// gets 0x86; its publish claim restricts the topics.
+func TestServeJWT(t *testing.T) {
+	dir := t.TempDir()
+	secret := []byte("a secret of at least thirty-two bytes, for HS256")
+	key := filepath.Join(dir, "jwt.key")
+	testutil.Require(t, os.WriteFile(key, secret, 0o600), "key")
+	addr := "127.0.0.1:" + freePort(t)
+	startServe(t, "--listen", addr, "--jwt-key", key, "--jwt-audience", "tern", "--log-level", "error", "--shutdown-timeout", "3s")
+	token := func(exp time.Duration, publish ...string) string {
+		c := auth.TokenClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: "dev-1", Audience: jwt.ClaimStrings{"tern"},
+			ExpiresAt: jwt.NewNumericDate(time.Now().Add(exp))}, Publish: publish, Subscribe: publish}
+		s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
+		testutil.Require(t, err, "sign")
+		return s
+	}
+	dial := func(tok string) (*testutil.V5, *paho.Connack, error) {
+		cp := &paho.Connect{ClientID: "dev-1", CleanStart: true, UsernameFlag: true, Username: "dev-1", PasswordFlag: true, Password: []byte(tok)}
+		var c *testutil.V5
+		var ack *paho.Connack
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			c, ack, err = testutil.DialV5(addr, cp)
+			if ack != nil || time.Now().After(deadline) {
+				return c, ack, err
+			}
+		}
+	}
+	_, ack, _ := dial(token(-time.Minute))
+	if ack == nil || ack.ReasonCode != 0x86 {
+		t.Fatalf("expired token: CONNACK %+v, want 0x86", ack)
+	}
+	c, ack, err := dial(token(time.Hour, "dev/1/#"))
+	if err != nil || ack.ReasonCode != 0 {
+		t.Fatalf("valid token: %v %+v", err, ack)
+	}
+	defer c.Disconnect(&paho.Disconnect{})
+	_, err = c.Publish(testutil.Ctx(t), &paho.Publish{Topic: "dev/1/t", QoS: 1, Payload: []byte("ok")})
+	testutil.Require(t, err, "publish to a claimed topic")
+	res, _ := c.Publish(testutil.Ctx(t), &paho.Publish{Topic: "dev/2/t", QoS: 1, Payload: []byte("no")})
+	if res == nil || res.ReasonCode != 0x87 {
+		t.Fatalf("publish outside the claims: %+v, want PUBACK 0x87", res)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tern-mqtt/tern/auth"
 	"github.com/tern-mqtt/tern/engine"
 	"github.com/tern-mqtt/tern/wal"
 )
@@ -46,6 +47,8 @@ func serve(args []string) int {
 		tlsClientCA     string
 		tlsClientAuth   string
 		certAsUsername  bool
+		jwtKey          string
+		jwtAudience     string
 	)
 	fs.StringVar(&o.Listen, "listen", "127.0.0.1:1883", "TCP address to accept MQTT connections on")
 	fs.IntVar(&o.EventLoops, "event-loops", runtime.NumCPU(), "number of event loops (default: one per core)")
@@ -83,6 +86,8 @@ func serve(args []string) int {
 	fs.StringVar(&tlsKey, "tls-key", "", "PEM private key `file` of the TLS listener")
 	fs.StringVar(&tlsClientCA, "tls-client-ca", "", "PEM `file` of the CAs that sign client certificates (mTLS)")
 	fs.StringVar(&tlsClientAuth, "tls-client-auth", "none", "client certificates: none, request (verified when given) or require")
+	fs.StringVar(&jwtKey, "jwt-key", "", "`file` with the key that verifies JSON Web Tokens sent as the CONNECT password: a PEM RSA or EC P-256 public key (RS256, ES256) or an HS256 secret of 32 bytes or more; tokens need \"exp\", may restrict topics with \"publish\"/\"subscribe\" claims; reloaded on SIGHUP")
+	fs.StringVar(&jwtAudience, "jwt-audience", "", "with --jwt-key, the \"aud\" a token must name")
 	fs.BoolVar(&certAsUsername, "tls-cert-as-username", false, "a client with a verified certificate is authenticated by it and takes its common name as user name (for --acl-file), whatever its CONNECT says")
 	fs.BoolVar(&o.ProxyProtocol, "proxy-protocol", false, "connections on --listen start with a PROXY protocol header (v1 or v2, as HAProxy, AWS NLB and others send) naming the real client address; connections without one are closed")
 	fs.IntVar(&o.MaxSubscriptions, "max-subscriptions", 0, "subscriptions per client; a new filter beyond it gets SUBACK 0x97 (3.1.1: 0x80); 0: no limit")
@@ -135,6 +140,15 @@ func serve(args []string) int {
 		return 1
 	}
 	acc.certAsUsername = certAsUsername
+	if jwtKey != "" {
+		if acc.jwt, err = auth.LoadJWT(jwtKey, jwtAudience); err != nil {
+			logger.Error("cannot load the JWT key", "err", err)
+			return 1
+		}
+	}
+	if !allowAnonymous && passwordFile == "" && jwtKey == "" && !certAsUsername {
+		logger.Warn("no client can connect: --allow-anonymous is false and there is no --password-file, --jwt-key or --tls-cert-as-username")
+	}
 	if o.TLSListen != "" || o.WSSListen != "" {
 		ts, cfg, err := newTLSSettings(tlsCert, tlsKey, tlsClientCA, tlsClientAuth)
 		if err != nil {
