@@ -385,14 +385,24 @@ func (s *Server) acceptLoop() {
 			backoff = 0
 			s.enroll(fd, remote)
 		})
-		if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
+		if s.acceptFailed("", err, &backoff) {
 			return
 		}
-		backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-		s.stats.acceptErrors.Add(1)
-		s.log.Warn("accept failed; backing off", "err", err, "backoff", backoff)
-		time.Sleep(backoff)
 	}
+}
+
+// acceptFailed handles a failed accept on a listener: true once the
+// listener is closed; otherwise it counts, logs and sleeps a backoff that
+// doubles up to a second (EMFILE and friends pass).
+func (s *Server) acceptFailed(listener string, err error, backoff *time.Duration) (closed bool) {
+	if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	*backoff = min(max(2**backoff, 5*time.Millisecond), time.Second)
+	s.stats.acceptErrors.Add(1)
+	s.log.Warn("accept failed; backing off", "listener", listener, "err", err, "backoff", *backoff)
+	time.Sleep(*backoff)
+	return false
 }
 
 // enroll hands an accepted descriptor to an event loop, or closes it when the

@@ -313,13 +313,9 @@ func (s *Server) acceptTLS(ln net.Listener, done chan<- struct{}) {
 	for {
 		nc, err := ln.Accept()
 		if err != nil {
-			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
+			if s.acceptFailed("tls", err, &backoff) {
 				return
 			}
-			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.stats.acceptErrors.Add(1)
-			s.log.Warn("TLS accept failed; backing off", "err", err, "backoff", backoff)
-			time.Sleep(backoff)
 			continue
 		}
 		backoff = 0

@@ -74,22 +74,30 @@ func TestTLSListenerCarriesEverything(t *testing.T) {
 	pub := mqtt.NewClient(o)
 	waitToken(t, pub.Connect(), "connect 3.1.1 over TLS")
 	t.Cleanup(func() { pub.Disconnect(0) })
-	big := bytes.Repeat([]byte("0123456789abcdef"), 8<<10) // 128 KiB: eight TLS records
-	for qos := byte(0); qos <= 2; qos++ {
-		waitToken(t, pub.Publish("x/q", qos, false, []byte{'0' + qos}), "publish")
-	}
-	waitToken(t, pub.Publish("x/big", 1, false, big), "publish big")
-	for _, c := range []*testutil.V5{sub, plain} {
-		for qos := byte(0); qos <= 2; qos++ {
-			recvPayload(t, c, string([]byte{'0' + qos}))
-		}
-		if m := c.Recv(t); !bytes.Equal(m.Payload, big) {
-			t.Fatalf("big payload: %d bytes, want %d intact", len(m.Payload), len(big))
-		}
-	}
+	crossQoSAndBig(t, pub, "x", 128<<10, sub, plain) // 128 KiB: eight TLS records
 	// And from a plain publisher to the TLS subscriber.
 	publish(t, plain, "x/back", "from plain", 1)
 	recvPayload(t, sub, "from plain")
+}
+
+// crossQoSAndBig publishes from pub a message at QoS 0, 1 and 2 on
+// prefix/q and one of big bytes on prefix/big, and checks every subscriber
+// (subscribed to prefix/#) gets them all, the big one intact.
+func crossQoSAndBig(t *testing.T, pub mqtt.Client, prefix string, big int, subs ...*testutil.V5) {
+	t.Helper()
+	payload := bytes.Repeat([]byte("0123456789abcdef"), big/16)
+	for qos := byte(0); qos <= 2; qos++ {
+		waitToken(t, pub.Publish(prefix+"/q", qos, false, []byte{'0' + qos}), "publish")
+	}
+	waitToken(t, pub.Publish(prefix+"/big", 1, false, payload), "publish big")
+	for _, c := range subs {
+		for qos := byte(0); qos <= 2; qos++ {
+			recvPayload(t, c, string([]byte{'0' + qos}))
+		}
+		if m := c.Recv(t); !bytes.Equal(m.Payload, payload) {
+			t.Fatalf("big payload: %d bytes, want %d intact", len(m.Payload), len(payload))
+		}
+	}
 }
 
 // With --tls-client-auth require, a client without a certificate from the

@@ -1,7 +1,6 @@
 package engine_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"net"
@@ -77,19 +76,7 @@ func TestWebSocketCarriesEverything(t *testing.T) {
 		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second))
 	waitToken(t, pub.Connect(), "connect 3.1.1 over WebSocket")
 	t.Cleanup(func() { pub.Disconnect(0) })
-	big := bytes.Repeat([]byte("websocket!"), 30_000) // 300 KB
-	for qos := byte(0); qos <= 2; qos++ {
-		waitToken(t, pub.Publish("w/q", qos, false, []byte{'0' + qos}), "publish")
-	}
-	waitToken(t, pub.Publish("w/big", 1, false, big), "publish big")
-	for _, c := range []*testutil.V5{sub, secure, plain} {
-		for qos := byte(0); qos <= 2; qos++ {
-			recvPayload(t, c, string([]byte{'0' + qos}))
-		}
-		if m := c.Recv(t); !bytes.Equal(m.Payload, big) {
-			t.Fatalf("big payload: %d bytes, want %d intact", len(m.Payload), len(big))
-		}
-	}
+	crossQoSAndBig(t, pub, "w", 300<<10, sub, secure, plain) // 300 KiB: many frames
 	publish(t, plain, "w/back", "from tcp", 1)
 	recvPayload(t, sub, "from tcp")
 }

@@ -68,18 +68,7 @@ func TestServeAccessControl(t *testing.T) {
 	}
 	testutil.Require(t, os.WriteFile(acl, []byte("user alice\ntopic readwrite a/#\n"), 0o600), "write acl")
 	addr := "127.0.0.1:" + freePort(t)
-	code := make(chan int, 1)
-	go func() {
-		code <- serve([]string{"--listen", addr, "--password-file", pw, "--acl-file", acl, "--log-level", "error", "--shutdown-timeout", "3s"})
-	}()
-	t.Cleanup(func() {
-		_ = syscall.Kill(syscall.Getpid(), syscall.SIGTERM)
-		select {
-		case <-code:
-		case <-time.After(5 * time.Second):
-			t.Error("serve did not return")
-		}
-	})
+	startServe(t, "--listen", addr, "--password-file", pw, "--acl-file", acl, "--log-level", "error", "--shutdown-timeout", "3s")
 	login := func(user, pass string) *paho.Connect {
 		cp := &paho.Connect{ClientID: "c-" + user, CleanStart: true}
 		if user != "" {
