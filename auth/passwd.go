@@ -50,9 +50,10 @@ type Passwords struct {
 }
 
 type entry struct {
-	kind       byte // '6', '7' or 'b' (bcrypt)
+	kind       byte // '6', '7', 'b' (bcrypt) or 's' (SCRAM-SHA-256)
 	iterations int
 	salt, hash []byte
+	serverKey  []byte // SCRAM's ServerKey ('s'; hash is StoredKey)
 	raw        string // the hash field as written, for bcrypt and for Write
 }
 
@@ -107,6 +108,8 @@ func parseHash(h string) (entry, error) {
 			return entry{}, fmt.Errorf("bad bcrypt hash: %w", err)
 		}
 		return entry{kind: 'b', raw: h}, nil
+	case strings.HasPrefix(h, "$scram-sha-256$"):
+		return parseScram(h)
 	case strings.HasPrefix(h, "$6$"):
 		f := strings.Split(h[3:], "$")
 		if len(f) != 2 {
@@ -134,7 +137,7 @@ func parseHash(h string) (entry, error) {
 		}
 		return entry{kind: '7', iterations: it, salt: salt, hash: sum, raw: h}, nil
 	}
-	return entry{}, errors.New("unknown hash format (want $7$, $6$ or bcrypt; a plain-text password file must be hashed first, e.g. with tern passwd or mosquitto_passwd -U)")
+	return entry{}, errors.New("unknown hash format (want $7$, $6$, $scram-sha-256$ or bcrypt; a plain-text password file must be hashed first, e.g. with tern passwd or mosquitto_passwd -U)")
 }
 
 // Check reports whether password is user's. An unknown user costs about as
@@ -149,6 +152,9 @@ func (p *Passwords) Check(user, password []byte) bool {
 	case '7':
 		sum, err := pbkdf2.Key(sha512.New, string(password), e.salt, e.iterations, sha512.Size)
 		match = err == nil && subtle.ConstantTimeCompare(sum, e.hash) == 1
+	case 's':
+		stored, _ := scramKeys(password, e.salt, e.iterations)
+		match = subtle.ConstantTimeCompare(stored, e.hash) == 1
 	case '6':
 		h := sha512.New()
 		h.Write(password)

@@ -55,7 +55,8 @@ type conn struct {
 
 	// The write batch, only while a callback runs (see batch).
 	*batch
-	limits *connLimits // publish rate limits; nil without
+	limits *connLimits   // publish rate limits; nil without
+	enh    *enhancedAuth // 5.0 enhanced authentication; nil without
 
 	// Shared with other goroutines.
 	session     atomic.Pointer[connSession] // set once CONNECT is accepted
@@ -129,6 +130,7 @@ type batch struct {
 	spare  []sessions.Delivery // the next outq (appendPushed swaps them)
 	gready []*gated            // reused by appendGated
 	holdOn []*conn             // subscribers this read went over the bound of (hold.go)
+	curRaw []byte              // the bytes of the packet being handled (enhauth.go keeps a CONNECT's)
 }
 
 var batchPool = sync.Pool{New: func() any { return new(batch) }}
@@ -331,6 +333,7 @@ func (c *conn) readPackets(buf []byte) (int, error) {
 		if err != nil {
 			return used, c.protocolFailure(packetTypeOf(buf[used]), p, err)
 		}
+		c.curRaw = buf[used : used+n]
 		used += n
 		packets++
 		if err := c.handle(p); err != nil {
@@ -382,6 +385,13 @@ func packetTypeOf(b byte) codec.PacketType { return codec.PacketType(b >> 4) }
 
 func (c *conn) handle(p *codec.Packet) error {
 	if !c.connected {
+		if c.enh != nil && !c.enh.done { // the CONNECT's exchange: AUTH only (4.12)
+			if p.Type != codec.AUTH {
+				c.refuseConnect(c.version, codec.ProtocolError)
+				return errProtocol
+			}
+			return c.continueConnectAuth(&p.Auth)
+		}
 		if p.Type != codec.CONNECT { // MQTT-3.1.0-1
 			c.srv.log.Info("closing connection: first packet is not CONNECT", "remote", c.remote.String(), "type", p.Type.String())
 			c.closeReason = codec.ProtocolError
@@ -406,7 +416,7 @@ func (c *conn) handle(p *codec.Packet) error {
 	case codec.CONNECT: // MQTT-3.1.0-2
 		return c.fail(codec.ProtocolError, "second CONNECT")
 	case codec.AUTH:
-		return c.fail(codec.ProtocolError, "AUTH without enhanced authentication")
+		return c.handleAuth(&p.Auth)
 	}
 	// CONNACK, SUBACK, UNSUBACK, PINGRESP are sent by servers only.
 	return c.fail(codec.ProtocolError, "packet a client must not send: "+p.Type.String())

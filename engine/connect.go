@@ -59,9 +59,10 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		clientID = newClientID()
 		assigned = true // MQTT-3.1.3-6, -7
 	}
-	if p.Props.Has(codec.PropAuthMethod) { // enhanced authentication is not offered on this listener
-		c.refuseConnect(c.version, codec.BadAuthenticationMethod)
-		return errProtocol
+	if p.Props.Has(codec.PropAuthMethod) && (c.enh == nil || !c.enh.done) { // enhauth.go
+		if goOn, err := c.beginConnectAuth(p); !goOn {
+			return err
+		}
 	}
 	if p.Will && p.WillRetain && !*o.RetainAvailable { // MQTT-3.2.2-14
 		c.refuseConnect(c.version, codec.RetainNotSupported)
@@ -75,7 +76,11 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		if sc := c.streamOf(); sc != nil {
 			info.ListenerSecure, info.CertName = sc.secure, sc.certName
 		}
-		if o.Authenticate != nil {
+		enhanced := c.enh != nil && c.enh.done
+		if enhanced { // authenticated by the exchange: its user is who the client is
+			info.Username, info.HasUsername = []byte(c.enh.user), true
+		}
+		if o.Authenticate != nil && !enhanced {
 			if r := o.Authenticate(&info); r != codec.Success {
 				c.refuseConnect(c.version, r)
 				c.srv.log.Info("connection refused", "client_id", clientID, "remote", c.remote.String(), "reason", r.String())
@@ -198,6 +203,13 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		}
 		if expiryCapped {
 			pr.SetSessionExpiry(expiry)
+		}
+		if c.enh != nil {
+			pr.SetAuthMethod([]byte(c.enh.method))
+			if c.enh.final != nil {
+				pr.SetAuthData(c.enh.final)
+			}
+			c.enh.final = nil
 		}
 	}
 	c.wbuf, _ = ack.Append(c.wbuf, c.version)

@@ -94,6 +94,12 @@ type Options struct {
 	MaxConnectionsPerIP int
 	ConnectRatePerIP    float64
 
+	// EnhancedAuth offers 5.0 enhanced authentication: it returns a new
+	// exchange for an Authentication Method, nil for one not offered
+	// (CONNACK 0x8C). A client it authenticates skips Authenticate and takes
+	// the exchange's user name for Authorize. Runs on an event loop.
+	EnhancedAuth func(method string) AuthExchange
+
 	// Authenticate decides a CONNECT; nil accepts every client. It returns
 	// Success or the CONNACK reason code to refuse with. It runs on an event
 	// loop and must not block.

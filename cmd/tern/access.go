@@ -47,6 +47,16 @@ func newAccess(allowAnonymous bool, passwordFile, aclFile string, log *slog.Logg
 // install sets the engine's hooks.
 func (a *access) install(o *engine.Options) {
 	o.Authenticate = a.authenticate
+	if a.passwordFile != "" {
+		// 5.0 enhanced authentication: SCRAM-SHA-256 against the password
+		// file's $scram-sha-256$ lines (tern passwd -scram).
+		o.EnhancedAuth = func(method string) engine.AuthExchange {
+			if method != auth.ScramMethod {
+				return nil
+			}
+			return a.passwords.Load().StartScram()
+		}
+	}
 	if a.acl != nil || a.jwt != nil {
 		o.Authorize = a.authorize
 	}

@@ -196,3 +196,43 @@ func TestServeJWT(t *testing.T) {
 		t.Fatalf("publish outside the claims: %+v, want PUBACK 0x87", res)
 	}
 }
+
+// tern passwd -scram writes SCRAM-SHA-256 keys; tern serve offers the
+// method with them (5.0 AUTH exchange) and takes the plain password too.
+func TestServeScram(t *testing.T) {
+	pw := filepath.Join(t.TempDir(), "passwd")
+	if rc, out := runPasswd(t, "s3cret\n", "-scram", pw, "sam"); rc != 0 {
+		t.Fatal(out)
+	}
+	addr := "127.0.0.1:" + freePort(t)
+	startServe(t, "--listen", addr, "--password-file", pw, "--log-level", "error", "--shutdown-timeout", "3s")
+	var c *testutil.V5
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if c, _, err = testutil.DialV5(addr, &paho.Connect{ClientID: "plain", CleanStart: true, UsernameFlag: true, Username: "sam",
+			PasswordFlag: true, Password: []byte("s3cret")}); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	testutil.Require(t, err, "plain password against a SCRAM line")
+	_ = c.Disconnect(&paho.Disconnect{})
+
+	sc := &testutil.ScramClient{User: "sam", Password: "s3cret"}
+	r := testutil.DialRaw(t, addr)
+	defer r.Close()
+	cp := codec.Connect{ProtocolVersion: codec.Version5, CleanStart: true, KeepAlive: 30, ClientID: []byte("scram")}
+	cp.Props.SetAuthMethod([]byte(auth.ScramMethod))
+	cp.Props.SetAuthData(sc.First())
+	r.Send(&codec.Packet{Type: codec.CONNECT, Connect: cp})
+	a := r.Expect(codec.AUTH, 5*time.Second)
+	final, err := sc.Final(a.Auth.Props.AuthData)
+	testutil.Require(t, err, "client-final")
+	reply := codec.Auth{ReasonCode: codec.ContinueAuthentication}
+	reply.Props.SetAuthMethod([]byte(auth.ScramMethod))
+	reply.Props.SetAuthData(final)
+	r.Send(&codec.Packet{Type: codec.AUTH, Auth: reply})
+	ack := r.Expect(codec.CONNACK, 5*time.Second).Connack
+	if ack.ReasonCode != codec.Success || !sc.Verify(ack.Props.AuthData) {
+		t.Fatalf("CONNACK %v after SCRAM", ack.ReasonCode)
+	}
+}

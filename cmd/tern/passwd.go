@@ -22,9 +22,10 @@ func passwdCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tern passwd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	del := fs.Bool("D", false, "delete the user")
-	iterations := fs.Int("iterations", auth.DefaultIterations, "PBKDF2 iterations of the hash (each CONNECT pays for them)")
+	iterations := fs.Int("iterations", 0, "PBKDF2 iterations of the hash (each CONNECT pays for them); default 1000, or 4096 with -scram")
+	scram := fs.Bool("scram", false, "write SCRAM-SHA-256 keys (for 5.0 enhanced authentication; plain passwords work too) instead of a $7$ hash; Mosquitto does not read these lines")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tern passwd [-D] [-iterations N] FILE USER\n\nThe password is read from the terminal (twice, without echo) or from the first line of standard input.\nA running broker reads the file again on SIGHUP.")
+		fmt.Fprintln(stderr, "usage: tern passwd [-D] [-scram] [-iterations N] FILE USER\n\nThe password is read from the terminal (twice, without echo) or from the first line of standard input.\nA running broker reads the file again on SIGHUP.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -32,6 +33,12 @@ func passwdCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 0
 		}
 		return 2
+	}
+	if *iterations == 0 {
+		*iterations = auth.DefaultIterations
+		if *scram {
+			*iterations = 4096 // RFC 7677's minimum
+		}
 	}
 	if fs.NArg() != 2 || *iterations < 1 {
 		fs.Usage()
@@ -50,7 +57,11 @@ func passwdCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tern passwd:", err)
 		return 1
 	}
-	if err := auth.SetPassword(file, user, auth.Hash7(pw, *iterations)); err != nil {
+	hash := auth.Hash7(pw, *iterations)
+	if *scram {
+		hash = auth.ScramHash(pw, *iterations)
+	}
+	if err := auth.SetPassword(file, user, hash); err != nil {
 		fmt.Fprintln(stderr, "tern passwd:", err)
 		return 1
 	}
