@@ -47,6 +47,7 @@ type conn struct {
 	windowFreed   bool             // a delivery of this batch was dropped, not written
 	ipCounted     bool             // admitted by the per-address limits: release it on close
 	awaitingProxy bool             // the PROXY protocol header has not come yet
+	listener      listenerKind     // which listener it came in on
 	refuse        codec.ReasonCode // a per-address limit refuses this connection at CONNECT
 	detached      bool             // the session was let go on DISCONNECT, before the close
 	gracefulClose bool             // DISCONNECT received without will
@@ -57,6 +58,7 @@ type conn struct {
 	*batch
 	limits *connLimits   // publish rate limits; nil without
 	enh    *enhancedAuth // 5.0 enhanced authentication; nil without
+	expiry *time.Timer   // ends the connection at ConnectInfo.ExpiresAt; nil without
 
 	// Shared with other goroutines.
 	session     atomic.Pointer[connSession] // set once CONNECT is accepted
@@ -603,7 +605,10 @@ func (c *conn) onClose(err error) {
 		s.release(c.remote.Addr())
 	}
 	s.conns.remove(c)
-	s.nconns.Add(-1)
+	s.giveSlot(c.listener)
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	c.outMu.Lock()
 	c.outClosed = true
 	for i := range c.outq {

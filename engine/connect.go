@@ -69,6 +69,7 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		return errProtocol
 	}
 	var rules Rules
+	var expiresAt time.Time
 	if o.Authenticate != nil || o.Authorize != nil {
 		info := ConnectInfo{ClientID: clientID, Username: p.Username, Password: p.Password,
 			HasUsername: p.UsernameFlag, HasPassword: p.PasswordFlag, Remote: net.TCPAddrFromAddrPort(c.remote),
@@ -87,6 +88,7 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 				return errProtocol
 			}
 		}
+		expiresAt = info.ExpiresAt
 		if o.Authorize != nil {
 			rules = o.Authorize(&info)
 		}
@@ -224,6 +226,9 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 	c.resendLocked()
 	sess.Unlock()
 	c.limits = s.newConnLimits()
+	if !expiresAt.IsZero() {
+		c.expiry = time.AfterFunc(time.Until(expiresAt), func() { c.kick(codec.MaximumConnectTime) })
+	}
 	c.session.Store(&connSession{clientID: clientID, keepAlive: c.keepAlive, rules: rules})
 
 	if prevWill != nil {

@@ -16,6 +16,37 @@ import (
 // (0x96 message rate too high, 0x97 quota exceeded, 0x9F connection rate
 // exceeded, 0x90/0x8F topic not accepted), a log line and a counter.
 
+// listenerKind says which listener a connection came in on.
+type listenerKind uint8
+
+const (
+	listenTCP listenerKind = iota
+	listenTLS
+	listenWS
+	listenWSS
+	listenerKinds
+)
+
+// takeSlot counts a new connection on listener l, or refuses it (false)
+// when the broker is at MaxConnections or the listener at
+// ListenerMaxConnections.
+func (s *Server) takeSlot(l listenerKind) bool {
+	if s.nconns.Load() >= int64(s.opts.MaxConnections) ||
+		s.opts.ListenerMaxConnections > 0 && s.perListener[l].Load() >= int64(s.opts.ListenerMaxConnections) {
+		s.stats.refusedConns.Add(1)
+		return false
+	}
+	s.nconns.Add(1)
+	s.perListener[l].Add(1)
+	return true
+}
+
+// giveSlot uncounts a connection of listener l.
+func (s *Server) giveSlot(l listenerKind) {
+	s.nconns.Add(-1)
+	s.perListener[l].Add(-1)
+}
+
 // connLimits are a connection's rate limiters, nil without publish limits.
 type connLimits struct {
 	msgs, bytes *rate.Limiter

@@ -1,10 +1,12 @@
 package engine_test
 
 import (
+	"crypto/tls"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/engine"
 	"github.com/tern-mqtt/tern/internal/testutil"
@@ -119,4 +121,21 @@ func mustAppend5(p *codec.Packet) []byte {
 		panic(err)
 	}
 	return b
+}
+
+// ListenerMaxConnections bounds each listener on its own: a full TCP
+// listener closes a new socket at once, while TLS still takes its own two.
+func TestLimitPerListener(t *testing.T) {
+	srv, ca := startTLSBroker(t, engine.Options{ListenerMaxConnections: 2}, tls.NoClientCert)
+	addr := srv.Addr().String()
+	connectWire(t, addr, codec.Version5, "l1", nil)
+	connectWire(t, addr, codec.Version5, "l2", nil)
+	third := dialWire(t, addr, codec.Version5)
+	third.expectClosed(wireTimeout)
+	for i := range 2 {
+		connectV5TLS(t, srv, ca, &paho.Connect{ClientID: "tls-" + string(rune('a'+i)), CleanStart: true})
+	}
+	if s := srv.Snapshot(); s.RefusedConns != 1 || s.Connections != 4 {
+		t.Fatalf("refused %d, connections %d; want 1 and 4", s.RefusedConns, s.Connections)
+	}
 }

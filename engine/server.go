@@ -83,6 +83,9 @@ type Options struct {
 	// more than ConnectRatePerIP new ones within a second, is refused at
 	// CONNECT with 0x97 or 0x9F.
 	MaxSubscriptions int
+	// ListenerMaxConnections bounds each listener (TCP, TLS, WebSocket,
+	// WSS) on its own, within MaxConnections; 0: only MaxConnections.
+	ListenerMaxConnections int
 	// ProxyProtocol: every connection on the TCP listener starts with a
 	// PROXY protocol header (v1 or v2) from a load balancer; the client
 	// address it names is used. A connection without one is closed.
@@ -136,6 +139,10 @@ type ConnectInfo struct {
 	AuthData       []byte
 	ListenerSecure bool   // the client came over TLS
 	CertName       string // common name of its verified client certificate; empty without one
+	// ExpiresAt, set by Authenticate, ends the connection then with
+	// DISCONNECT 0xA0 (maximum connect time; 3.1.1: closed): say, when
+	// the token it logged in with expires.
+	ExpiresAt time.Time
 	// HookData is Authenticate's to leave for Authorize, which sees the
 	// same ConnectInfo (say, the claims of a verified token).
 	HookData any
@@ -210,6 +217,7 @@ type Server struct {
 	// subscriber's room, across connections (maxPacedRetained).
 	pacedRetained atomic.Int64
 	acceptor      *acceptor
+	perListener   [listenerKinds]atomic.Int64 // connections per listener
 	ips           ipLimits
 	tlsLn         net.Listener
 	wsLns         []*wsListener
@@ -415,13 +423,11 @@ func (s *Server) acceptFailed(listener string, err error, backoff *time.Duration
 // server is at MaxConnections. The connection counts from here, so that a
 // burst still on its way to the loops cannot overshoot the limit.
 func (s *Server) enroll(fd int, remote netip.AddrPort) {
-	if s.nconns.Load() >= int64(s.opts.MaxConnections) {
-		s.stats.refusedConns.Add(1)
+	if !s.takeSlot(listenTCP) {
 		_ = unix.Close(fd)
 		return
 	}
-	s.nconns.Add(1)
-	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano()}
+	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano(), listener: listenTCP}
 	if s.opts.ProxyProtocol {
 		c.awaitingProxy = true // admitted once the header names the client
 	} else {
@@ -435,8 +441,8 @@ func (s *Server) enroll(fd int, remote netip.AddrPort) {
 // enrollFailed undoes enroll for a descriptor no event loop took (the loop
 // closed it).
 func (s *Server) enrollFailed(ctx any, err error) {
-	s.nconns.Add(-1)
 	c, _ := ctx.(*conn)
+	s.giveSlot(c.listener)
 	if c.ipCounted {
 		s.release(c.remote.Addr())
 	}

@@ -319,12 +319,10 @@ func (s *Server) acceptTLS(ln net.Listener, done chan<- struct{}) {
 			continue
 		}
 		backoff = 0
-		if s.nconns.Load() >= int64(s.opts.MaxConnections) {
-			s.stats.refusedConns.Add(1)
+		if !s.takeSlot(listenTLS) {
 			_ = nc.Close()
 			continue
 		}
-		s.nconns.Add(1)
 		go s.startTLS(nc)
 	}
 }
@@ -339,13 +337,13 @@ func (s *Server) startTLS(nc net.Conn) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		s.nconns.Add(-1)
+		s.giveSlot(listenTLS)
 		_ = nc.Close()
 		s.stats.tlsHandshakeFailures.Add(1)
 		s.log.Info("closing connection: TLS handshake failed", "remote", remote.String(), "err", err.Error())
 		return
 	}
-	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano()}
+	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano(), listener: listenTLS}
 	s.admitConn(c)
 	sc := newStreamConn(c, tc)
 	sc.secure = true

@@ -70,8 +70,11 @@ func (s *Server) acceptWebSocket(w http.ResponseWriter, r *http.Request, secure 
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
-	if s.nconns.Load() >= int64(s.opts.MaxConnections) {
-		s.stats.refusedConns.Add(1)
+	kind := listenWS
+	if secure {
+		kind = listenWSS
+	}
+	if !s.takeSlot(kind) {
 		http.Error(w, "too many connections", http.StatusServiceUnavailable)
 		return
 	}
@@ -82,10 +85,12 @@ func (s *Server) acceptWebSocket(w http.ResponseWriter, r *http.Request, secure 
 		InsecureSkipVerify: true,
 	})
 	if err != nil {
+		s.giveSlot(kind)
 		s.log.Info("closing connection: WebSocket upgrade failed", "remote", r.RemoteAddr, "err", err.Error())
 		return // Accept answered the request
 	}
 	if wc.Subprotocol() == "" { // MQTT-6.0.0-3: the client must offer "mqtt"
+		s.giveSlot(kind)
 		s.log.Info("closing connection: WebSocket without the mqtt subprotocol", "remote", r.RemoteAddr)
 		_ = wc.Close(websocket.StatusPolicyViolation, "subprotocol mqtt required")
 		return
@@ -98,9 +103,8 @@ func (s *Server) acceptWebSocket(w http.ResponseWriter, r *http.Request, secure 
 	// costs no memory: no message limit.
 	wc.SetReadLimit(-1)
 	nc := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
-	s.nconns.Add(1)
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
-	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano()}
+	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano(), listener: kind}
 	s.admitConn(c)
 	sc := newStreamConn(c, nc)
 	sc.secure = secure

@@ -79,6 +79,7 @@ func (a *access) authenticate(c *engine.ConnectInfo) codec.ReasonCode {
 		if r := claims.Rules(); r != nil {
 			c.HookData = r
 		}
+		c.ExpiresAt = claims.ExpiresAt.Time // required by Verify: the connection ends with its token
 		return codec.Success
 	}
 	if p := a.passwords.Load(); p != nil && c.HasUsername {

@@ -195,6 +195,17 @@ func TestServeJWT(t *testing.T) {
 	if res == nil || res.ReasonCode != 0x87 {
 		t.Fatalf("publish outside the claims: %+v, want PUBACK 0x87", res)
 	}
+	// The connection ends when its token does: DISCONNECT 0xA0.
+	short, ack, err := dial(token(1500*time.Millisecond, "dev/1/#"))
+	if err != nil || ack.ReasonCode != 0 {
+		t.Fatalf("short token: %v %+v", err, ack)
+	}
+	select {
+	case d := <-short.Disconnects:
+		testutil.Equal(t, d.ReasonCode, byte(0xA0), "DISCONNECT when the token expires")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection outlived its token")
+	}
 }
 
 // tern passwd -scram writes SCRAM-SHA-256 keys; tern serve offers the

@@ -90,6 +90,7 @@ func serve(args []string) int {
 	fs.StringVar(&jwtAudience, "jwt-audience", "", "with --jwt-key, the \"aud\" a token must name")
 	fs.BoolVar(&certAsUsername, "tls-cert-as-username", false, "a client with a verified certificate is authenticated by it and takes its common name as user name (for --acl-file), whatever its CONNECT says")
 	fs.BoolVar(&o.ProxyProtocol, "proxy-protocol", false, "connections on --listen start with a PROXY protocol header (v1 or v2, as HAProxy, AWS NLB and others send) naming the real client address; connections without one are closed")
+	fs.IntVar(&o.ListenerMaxConnections, "listener-max-connections", 0, "concurrent connections on each listener (TCP, TLS, WebSocket, WSS) on its own, within --max-connections; 0: only --max-connections")
 	fs.IntVar(&o.MaxSubscriptions, "max-subscriptions", 0, "subscriptions per client; a new filter beyond it gets SUBACK 0x97 (3.1.1: 0x80); 0: no limit")
 	fs.IntVar(&o.MaxTopicLength, "max-topic-length", 0, "longest topic name or filter in bytes; longer: PUBACK/PUBREC 0x90 (dropped), SUBACK 0x8F; 0: the protocol's 65535")
 	fs.IntVar(&o.MaxTopicLevels, "max-topic-levels", 0, "most levels in a topic name or filter, refused as --max-topic-length; 0: no limit")
