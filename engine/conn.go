@@ -56,9 +56,10 @@ type conn struct {
 
 	// The write batch, only while a callback runs (see batch).
 	*batch
-	limits *connLimits   // publish rate limits; nil without
-	enh    *enhancedAuth // 5.0 enhanced authentication; nil without
-	expiry *time.Timer   // ends the connection at ConnectInfo.ExpiresAt; nil without
+	// extra holds what few connections need (rate limits, enhanced
+	// authentication, a login that expires): one pointer, nil for most,
+	// keeps the connection in the 384-byte size class.
+	extra *connExtra
 
 	// Shared with other goroutines.
 	session     atomic.Pointer[connSession] // set once CONNECT is accepted
@@ -115,6 +116,33 @@ func (c *conn) clientIDShared() string {
 		return cs.clientID
 	}
 	return ""
+}
+
+type connExtra struct {
+	limits *connLimits   // publish rate limits; nil without
+	enh    *enhancedAuth // 5.0 enhanced authentication; nil without
+	expiry *time.Timer   // ends the connection at ConnectInfo.ExpiresAt; nil without
+}
+
+func (c *conn) ext() *connExtra {
+	if c.extra == nil {
+		c.extra = new(connExtra)
+	}
+	return c.extra
+}
+
+func (c *conn) enhOf() *enhancedAuth {
+	if c.extra == nil {
+		return nil
+	}
+	return c.extra.enh
+}
+
+func (c *conn) limitsOf() *connLimits {
+	if c.extra == nil {
+		return nil
+	}
+	return c.extra.limits
 }
 
 // batch is a connection's scratch for one event-loop callback: what the
@@ -387,7 +415,7 @@ func packetTypeOf(b byte) codec.PacketType { return codec.PacketType(b >> 4) }
 
 func (c *conn) handle(p *codec.Packet) error {
 	if !c.connected {
-		if c.enh != nil && !c.enh.done { // the CONNECT's exchange: AUTH only (4.12)
+		if c.enhOf() != nil && !c.enhOf().done { // the CONNECT's exchange: AUTH only (4.12)
 			if p.Type != codec.AUTH {
 				c.refuseConnect(c.version, codec.ProtocolError)
 				return errProtocol
@@ -606,8 +634,8 @@ func (c *conn) onClose(err error) {
 	}
 	s.conns.remove(c)
 	s.giveSlot(c.listener)
-	if c.expiry != nil {
-		c.expiry.Stop()
+	if c.extra != nil && c.extra.expiry != nil {
+		c.extra.expiry.Stop()
 	}
 	c.outMu.Lock()
 	c.outClosed = true

@@ -59,7 +59,7 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		clientID = newClientID()
 		assigned = true // MQTT-3.1.3-6, -7
 	}
-	if p.Props.Has(codec.PropAuthMethod) && (c.enh == nil || !c.enh.done) { // enhauth.go
+	if p.Props.Has(codec.PropAuthMethod) && (c.enhOf() == nil || !c.enhOf().done) { // enhauth.go
 		if goOn, err := c.beginConnectAuth(p); !goOn {
 			return err
 		}
@@ -77,9 +77,9 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		if sc := c.streamOf(); sc != nil {
 			info.ListenerSecure, info.CertName = sc.secure, sc.certName
 		}
-		enhanced := c.enh != nil && c.enh.done
+		enhanced := c.enhOf() != nil && c.enhOf().done
 		if enhanced { // authenticated by the exchange: its user is who the client is
-			info.Username, info.HasUsername = []byte(c.enh.user), true
+			info.Username, info.HasUsername = []byte(c.enhOf().user), true
 		}
 		if o.Authenticate != nil && !enhanced {
 			if r := o.Authenticate(&info); r != codec.Success {
@@ -206,12 +206,12 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		if expiryCapped {
 			pr.SetSessionExpiry(expiry)
 		}
-		if c.enh != nil {
-			pr.SetAuthMethod([]byte(c.enh.method))
-			if c.enh.final != nil {
-				pr.SetAuthData(c.enh.final)
+		if c.enhOf() != nil {
+			pr.SetAuthMethod([]byte(c.enhOf().method))
+			if c.enhOf().final != nil {
+				pr.SetAuthData(c.enhOf().final)
 			}
-			c.enh.final = nil
+			c.enhOf().final = nil
 		}
 	}
 	c.wbuf, _ = ack.Append(c.wbuf, c.version)
@@ -225,9 +225,11 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 	// another loop tracks meanwhile is sent twice (once as a resend).
 	c.resendLocked()
 	sess.Unlock()
-	c.limits = s.newConnLimits()
+	if l := s.newConnLimits(); l != nil {
+		c.ext().limits = l
+	}
 	if !expiresAt.IsZero() {
-		c.expiry = time.AfterFunc(time.Until(expiresAt), func() { c.kick(codec.MaximumConnectTime) })
+		c.ext().expiry = time.AfterFunc(time.Until(expiresAt), func() { c.kick(codec.MaximumConnectTime) })
 	}
 	c.session.Store(&connSession{clientID: clientID, keepAlive: c.keepAlive, rules: rules})
 

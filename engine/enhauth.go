@@ -51,19 +51,19 @@ func (c *conn) beginConnectAuth(p *codec.Connect) (bool, error) {
 	if err != nil {
 		return false, c.authFailedAtConnect(err)
 	}
-	c.enh = &enhancedAuth{method: method, ex: ex}
+	c.ext().enh = &enhancedAuth{method: method, ex: ex}
 	if !done {
-		c.enh.connect = bytes.Clone(c.curRaw) // decoded again when the exchange ends
+		c.enhOf().connect = bytes.Clone(c.curRaw) // decoded again when the exchange ends
 		c.appendAuth(codec.ContinueAuthentication, reply)
 		return false, nil
 	}
-	c.enh.done, c.enh.final, c.enh.user, c.enh.ex = true, reply, ex.User(), nil
+	c.enhOf().done, c.enhOf().final, c.enhOf().user, c.enhOf().ex = true, reply, ex.User(), nil
 	return true, nil
 }
 
 // continueConnectAuth takes an AUTH of the CONNECT's exchange.
 func (c *conn) continueConnectAuth(a *codec.Auth) error {
-	e := c.enh
+	e := c.enhOf()
 	if a.ReasonCode != codec.ContinueAuthentication || string(a.Props.AuthMethod) != e.method { // MQTT-4.12.0-5
 		c.refuseConnect(c.version, codec.ProtocolError)
 		return errProtocol
@@ -98,7 +98,7 @@ func (c *conn) authFailedAtConnect(err error) error {
 // handleAuth takes an AUTH from a connected client: re-authentication
 // (0x19 starts it, 0x18 continues it). Failing it disconnects with 0x87.
 func (c *conn) handleAuth(a *codec.Auth) error {
-	e := c.enh
+	e := c.enhOf()
 	if e == nil { // MQTT-4.12.0-7: no AUTH without an Authentication Method in CONNECT
 		return c.fail(codec.ProtocolError, "AUTH without enhanced authentication")
 	}
@@ -137,7 +137,7 @@ var errReauthUser = errors.New("re-authenticated as another user")
 
 func (c *conn) appendAuth(reason codec.ReasonCode, data []byte) {
 	a := codec.Auth{ReasonCode: reason}
-	a.Props.SetAuthMethod([]byte(c.enh.method))
+	a.Props.SetAuthMethod([]byte(c.enhOf().method))
 	if data != nil {
 		a.Props.SetAuthData(data)
 	}

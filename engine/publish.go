@@ -49,7 +49,7 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 		s.stats.limited.Add(1)
 		return c.publishDenied(p, codec.TopicNameInvalid)
 	}
-	if !c.limits.allowPublish(time.Unix(0, c.readAt), len(topic)+len(p.Payload)) {
+	if !c.limitsOf().allowPublish(time.Unix(0, c.readAt), len(topic)+len(p.Payload)) {
 		s.stats.limited.Add(1)
 		c.closeReason = codec.MessageRateTooHigh
 		c.sendDisconnect(codec.MessageRateTooHigh)
