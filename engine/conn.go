@@ -160,7 +160,7 @@ type batch struct {
 	spare  []sessions.Delivery // the next outq (appendPushed swaps them)
 	gready []*gated            // reused by appendGated
 	holdOn []*conn             // subscribers this read went over the bound of (hold.go)
-	curRaw []byte              // the bytes of the packet being handled (enhauth.go keeps a CONNECT's)
+	curRaw []byte              // the bytes of the CONNECT being handled (enhauth.go keeps them)
 }
 
 var batchPool = sync.Pool{New: func() any { return new(batch) }}
@@ -363,10 +363,17 @@ func (c *conn) readPackets(buf []byte) (int, error) {
 		if err != nil {
 			return used, c.protocolFailure(packetTypeOf(buf[used]), p, err)
 		}
-		c.curRaw = buf[used : used+n]
+		raw := buf[used : used+n]
 		used += n
 		packets++
-		if err := c.handle(p); err != nil {
+		if p.Type == codec.CONNECT {
+			c.curRaw = raw // kept by enhauth.go if an AUTH exchange begins
+			err = c.handle(p)
+			c.curRaw = nil // a pooled batch must not pin the read buffer
+		} else {
+			err = c.handle(p)
+		}
+		if err != nil {
 			return used, err
 		}
 	}

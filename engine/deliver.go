@@ -41,9 +41,10 @@ func needsStore(m *message.Message, res *router.Result[*sessions.Session]) bool 
 
 // routeMatched routes m to res. from is the publishing connection, which a
 // QoS 0 subscriber over its outbound bound may pause (hold.go); nil for
-// messages no client is sending now (wills, recovery). With overs non-nil (a QoS 1/2 PUBLISH whose
-// publisher can be held back), online sessions whose queues are full take
-// the message anyway and are listed in *overs instead of refusing it.
+// messages no client is sending now (wills, recovery). With overs non-nil
+// (a QoS 1/2 PUBLISH whose publisher can be held back), online sessions
+// whose queues are full take the message anyway and are listed in *overs
+// instead of refusing it.
 func (s *Server) routeMatched(m *message.Message, res *router.Result[*sessions.Session], now int64, tx *storeTx, overs *[]*sessions.Session, from *conn) (matched int, refused bool) {
 	subs := res.Subs
 	for i := 0; i < len(subs); {
@@ -111,8 +112,9 @@ func online(sess *sessions.Session) bool {
 }
 
 // deliverTo offers m to one session. Online, with room, it goes straight to
-// the connection's outbound queue; otherwise the session queues it (QoS 0
-// over the outbound bound is dropped, DESIGN invariant 5). A durable
+// the connection's outbound queue; otherwise the session queues it. QoS 0
+// over the outbound bound holds the publisher back (hold.go) while the
+// subscriber drains, and is dropped once it stalls (DESIGN invariant 5). A durable
 // session's QoS 1/2 delivery is added to tx. It returns what became of the
 // delivery.
 func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte, retain bool, ids []uint32, now int64, tx *storeTx, overs *[]*sessions.Session, from *conn) sessions.Drop {
@@ -526,6 +528,7 @@ func (s *Server) housekeeping() {
 	defer s.wg.Done()
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
+	var tick int
 	for {
 		select {
 		case <-s.done:
@@ -533,6 +536,9 @@ func (s *Server) housekeeping() {
 		case <-t.C:
 		}
 		now := time.Now().UnixNano()
+		if tick++; tick%4 == 0 {
+			s.sweepIPs(now)
+		}
 		s.conns.each(func(c *conn) {
 			if c.closed.Load() || c.kicked.Load() != 0 {
 				return

@@ -157,6 +157,18 @@ func (s *Server) release(addr netip.Addr) {
 	}
 }
 
+// sweepIPs forgets every address with nothing open whose rate window is
+// over: a client that connected and left within one window is otherwise
+// never looked at again. Housekeeping calls it.
+func (s *Server) sweepIPs(now int64) {
+	l := &s.ips
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for addr, e := range l.entries {
+		s.forgetIfIdle(addr, e, now)
+	}
+}
+
 // forgetIfIdle drops an address with nothing open whose rate window is
 // over, so the table holds only addresses with connections or recent
 // attempts. l.mu held.

@@ -203,9 +203,9 @@ func (s *Server) holdBackUntilDrained(list []*sessions.Session, done func(error)
 
 // publishDenied answers a PUBLISH the client's ACL (reason 0x87) or the
 // topic limits (0x90) do not allow: it is dropped, and not retained. A 5.0
-// client hears the reason in its PUBACK or PUBREC; 3.1.1 has no way to say it, so its QoS 1/2 flow completes
-// as if the message had been accepted (as Mosquitto does), and the client
-// does not send it again.
+// client hears the reason in its PUBACK or PUBREC; 3.1.1 has no way to say
+// it, so its QoS 1/2 flow completes as if the message had been accepted (as
+// Mosquitto does), and the client does not send it again.
 func (c *conn) publishDenied(p *codec.Publish, reason codec.ReasonCode) error {
 	if c.version < codec.Version5 {
 		reason = codec.Success
