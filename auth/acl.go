@@ -29,7 +29,9 @@ const (
 // Topic rules before any section apply to clients without a user name.
 // Our additions: "clientid ID" and "certname NAME" sections, whose topic
 // rules apply to the client with that client id, or whose TLS certificate
-// has that common name. TOPIC may hold + and #. Without a grant, access is
+// has that common name. A client chooses its client id: clientid sections
+// identify nobody and belong with authentication (a password or a
+// certificate) that decides who may use the id. TOPIC may hold + and #. Without a grant, access is
 // denied; a matching deny rule beats any grant. Safe for concurrent use;
 // Reload replaces the rules, and clients' Rules pick the new ones up.
 type ACL struct {
@@ -117,6 +119,10 @@ func parseACL(r io.Reader) (*aclRules, error) {
 			section = sections[k]
 		case "topic", "pattern":
 			access, topic := Read|Write, rest
+			switch rest {
+			case "read", "write", "readwrite", "deny":
+				return nil, fmt.Errorf("line %d: %s %s without a topic", n, keyword, rest)
+			}
 			if w, t, ok := strings.Cut(rest, " "); ok {
 				switch w {
 				case "read":

@@ -155,7 +155,9 @@ func TestACLReload(t *testing.T) {
 }
 
 func TestACLMalformed(t *testing.T) {
-	for _, bad := range []string{"topic read a/#/b", "topic read a+", "user", "frobnicate x"} {
+	// "topic deny" with no topic would otherwise grant readwrite on a topic
+	// named "deny".
+	for _, bad := range []string{"topic read a/#/b", "topic read a+", "user", "frobnicate x", "topic deny", "pattern read"} {
 		if _, err := ParseACL(strings.NewReader(bad)); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

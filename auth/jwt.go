@@ -93,6 +93,11 @@ func parseJWTKey(b []byte) (*jwtKey, error) {
 		}
 		return nil, fmt.Errorf("unsupported public key %T (want RSA or EC P-256)", pub)
 	}
+	if bytes.Contains(b, []byte("-----BEGIN")) {
+		// A PEM block that did not parse must not become an HS256 secret:
+		// a public key's text is public, and anyone could sign with it.
+		return nil, errors.New("a PEM block that does not parse (want a public key or certificate)")
+	}
 	secret := bytes.TrimRight(b, "\r\n")
 	if len(secret) < 32 {
 		return nil, errors.New("an HS256 secret must be at least 32 bytes")

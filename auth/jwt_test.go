@@ -82,6 +82,12 @@ func TestJWTHS256(t *testing.T) {
 	if _, err := LoadJWT(writeKey(t, []byte("short")), ""); err == nil {
 		t.Error("a 5-byte HS256 secret was accepted")
 	}
+	// A PEM key that does not parse must not become an HS256 secret anyone
+	// holding the (public) text could sign with.
+	broken := "-----BEGIN PUBLIC KEY-----\nnot base64 at all, but long enough to pass as a secret\n-----END PUBLIC KEY-----\n"
+	if _, err := LoadJWT(writeKey(t, []byte(broken)), ""); err == nil {
+		t.Error("a broken PEM public key was taken as an HS256 secret")
+	}
 }
 
 // The key decides the algorithm: an RSA key accepts RS256 only, so an HS256

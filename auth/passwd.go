@@ -29,6 +29,7 @@ import (
 //	$7$<iterations>$<salt>$<hash>  PBKDF2-HMAC-SHA512, 64-byte hash (mosquitto_passwd's default)
 //	$6$<salt>$<hash>               SHA-512(password || salt) (mosquitto_passwd -H sha512, Mosquitto ≤ 1.6)
 //	$2a$, $2b$, $2y$               bcrypt
+//	$scram-sha-256$<i>$<salt>$<StoredKey>$<ServerKey>  SCRAM-SHA-256 keys (scram.go; tern passwd -scram)
 //
 // Salts and hashes of $6$ and $7$ are standard base64, as Mosquitto writes them.
 
@@ -199,6 +200,12 @@ var decoy = func() entry {
 	return e
 }()
 
+// Has reports whether user is in the file.
+func (p *Passwords) Has(user []byte) bool {
+	_, ok := p.users[string(user)]
+	return ok
+}
+
 // Len returns the number of users.
 func (p *Passwords) Len() int { return len(p.users) }
 
@@ -219,8 +226,8 @@ func Hash7(password []byte, iterations int) string {
 // (Hash7 or a bcrypt hash). With hash empty, it deletes user. The file is
 // replaced atomically, with mode 0600 when new.
 func SetPassword(path, user, hash string) error {
-	if user == "" || strings.ContainsAny(user, ":\n\r") {
-		return errors.New("a user name must be non-empty, without ':' or line breaks")
+	if user == "" || strings.ContainsAny(user, ":\n\r") || strings.HasPrefix(user, "#") || strings.TrimSpace(user) != user {
+		return errors.New("a user name must be non-empty, without ':' or line breaks, not start with '#' (a comment) nor with or end in spaces")
 	}
 	old, err := os.ReadFile(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {

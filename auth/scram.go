@@ -78,6 +78,7 @@ type ScramExchange struct {
 	user        string
 	e           entry
 	known       bool
+	gs2         string // the base64 GS2 header client-final must repeat
 	clientBare  string
 	serverFirst string
 	nonce       string
@@ -103,12 +104,22 @@ func (x *ScramExchange) Step(msg []byte) (reply []byte, done bool, err error) {
 	return nil, false, ErrScram
 }
 
-// first reads client-first "n,,n=user,r=nonce" (no channel binding).
+// first reads client-first "n,,n=user,r=nonce". No channel binding is
+// offered, so "y,," (a client that could bind but thinks the server
+// cannot) is accepted too (RFC 5802 section 6).
 func (x *ScramExchange) first(m string) ([]byte, bool, error) {
-	if !strings.HasPrefix(m, "n,,") {
-		return nil, false, fmt.Errorf("%w: want a GS2 header n,, (no channel binding, no authzid)", ErrScram)
+	switch {
+	case strings.HasPrefix(m, "n,,"):
+		x.gs2 = "biws" // base64("n,,")
+	case strings.HasPrefix(m, "y,,"):
+		x.gs2 = "eSws" // base64("y,,")
+	default:
+		return nil, false, fmt.Errorf("%w: want a GS2 header n,, or y,, (no channel binding, no authzid)", ErrScram)
 	}
 	x.clientBare = m[3:]
+	if strings.HasPrefix(x.clientBare, "m=") { // a mandatory extension we do not know
+		return nil, false, fmt.Errorf("%w: unsupported mandatory extension", ErrScram)
+	}
 	attrs := scramAttrs(x.clientBare)
 	user, cnonce := attrs["n"], attrs["r"]
 	if user == "" || cnonce == "" {
@@ -120,7 +131,7 @@ func (x *ScramExchange) first(m string) ([]byte, bool, error) {
 		// Go on with made-up values so that the client cannot tell which
 		// users exist; the proof will fail.
 		x.known = false
-		x.e = entry{kind: 's', iterations: DefaultIterations, salt: fakeSalt(x.user), hash: make([]byte, 32), serverKey: make([]byte, 32)}
+		x.e = entry{kind: 's', iterations: ScramIterations, salt: fakeSalt(x.user), hash: make([]byte, 32), serverKey: make([]byte, 32)}
 	}
 	snonce := make([]byte, 18)
 	_, _ = rand.Read(snonce)
@@ -137,7 +148,7 @@ func (x *ScramExchange) final(m string) ([]byte, bool, error) {
 	}
 	withoutProof := m[:i]
 	attrs := scramAttrs(withoutProof)
-	if attrs["c"] != "biws" || attrs["r"] != x.nonce {
+	if attrs["c"] != x.gs2 || attrs["r"] != x.nonce {
 		return nil, false, fmt.Errorf("%w: channel binding or nonce mismatch", ErrScram)
 	}
 	proof, err := base64.StdEncoding.DecodeString(m[i+3:])
@@ -169,8 +180,18 @@ func scramAttrs(s string) map[string]string {
 }
 
 // fakeSalt is stable per user name, so that asking twice about an unknown
-// user gets the same salt, as for a real one.
+// user gets the same salt, as for a real one; keyed by a secret drawn once
+// per process, so that nobody can compute it to tell a real salt from it.
 func fakeSalt(user string) []byte {
-	s := sha256.Sum256([]byte("tern scram decoy " + user))
-	return s[:16]
+	return hmacSHA256(decoyKey, []byte(user))[:16]
 }
+
+var decoyKey = func() []byte {
+	k := make([]byte, 32)
+	_, _ = rand.Read(k)
+	return k
+}()
+
+// ScramIterations is the PBKDF2 count tern passwd -scram writes (RFC 7677's
+// minimum); made-up answers for unknown users give it too.
+const ScramIterations = 4096

@@ -47,4 +47,32 @@ func TestScram(t *testing.T) {
 	if _, _, err := x.Step([]byte("p=tls-unique,,n=sam,r=abc")); err == nil {
 		t.Fatal("channel binding accepted")
 	}
+	// An unknown user's server-first looks like a real one's: same
+	// iteration count, a salt nobody can compute without the process's key.
+	first := func(user string) map[string]string {
+		sf, _, err := p.StartScram().Step([]byte("n,,n=" + user + ",r=abc"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return scramAttrs(string(sf))
+	}
+	known, unknown := first("sam"), first("nobody")
+	if known["i"] != unknown["i"] || len(known["s"]) != len(unknown["s"]) {
+		t.Fatalf("server-first for a real user %v and an unknown one %v differ", known, unknown)
+	}
+	if first("nobody")["s"] != unknown["s"] {
+		t.Fatal("an unknown user's salt changes between exchanges")
+	}
+	// "y,," (the client could bind, thinks we cannot) is accepted (RFC 5802 section 6).
+	c := &testutil.ScramClient{User: "sam", Password: "pass word"}
+	y := p.StartScram()
+	sf, _, err := y.Step(append([]byte("y"), c.First()[1:]...))
+	if err != nil {
+		t.Fatalf("y,, refused: %v", err)
+	}
+	final, _ := c.Final(sf)
+	final = []byte(strings.Replace(string(final), "c=biws", "c=eSws", 1))
+	if _, done, err := y.Step(final); err == nil || done {
+		t.Fatal("a proof computed over n,, was accepted for a y,, exchange")
+	}
 }

@@ -423,6 +423,10 @@ func packetTypeOf(b byte) codec.PacketType { return codec.PacketType(b >> 4) }
 func (c *conn) handle(p *codec.Packet) error {
 	if !c.connected {
 		if c.enhOf() != nil && !c.enhOf().done { // the CONNECT's exchange: AUTH only (4.12)
+			if p.Type == codec.DISCONNECT { // the client gives up the exchange
+				c.gracefulClose = true
+				return errDisconnect
+			}
 			if p.Type != codec.AUTH {
 				c.refuseConnect(c.version, codec.ProtocolError)
 				return errProtocol

@@ -548,7 +548,9 @@ func (s *Server) housekeeping() {
 			}
 			idle := time.Duration(now - c.lastRecv.Load())
 			switch {
-			case !c.connectedShared() && idle > s.opts.ConnectTimeout:
+			case !c.connectedShared() && time.Duration(now-c.opened) > s.opts.ConnectTimeout:
+				// From the accept, not the last read: a CONNECT trickled in
+				// or an AUTH exchange drawn out must not hold a socket for ever.
 				s.log.Info("closing connection: no CONNECT in time", "remote", c.remote.String())
 				c.kick(codec.KeepAliveTimeout)
 			case c.connectedShared() && c.keepAliveShared() > 0 && idle > c.keepAliveShared()*3/2:

@@ -136,3 +136,27 @@ func TestScramRefusals(t *testing.T) {
 		t.Fatalf("AUTH without a method in CONNECT: DISCONNECT %v (%v), want 0x82", r, ok)
 	}
 }
+
+// During the CONNECT's exchange only AUTH may come: a client that gives up
+// with DISCONNECT is closed without an answer (4.12), any other packet gets
+// CONNACK 0x82.
+func TestScramExchangeInterrupted(t *testing.T) {
+	addr, _ := startScramBroker(t)
+	for _, next := range []*codec.Packet{{Type: codec.DISCONNECT}, {Type: codec.PINGREQ}} {
+		sc := &testutil.ScramClient{User: "sam", Password: "pw"}
+		c := dialWire(t, addr, codec.Version5)
+		p := &codec.Packet{Type: codec.CONNECT, Connect: codec.Connect{ProtocolVersion: codec.Version5, CleanStart: true, KeepAlive: 30, ClientID: []byte("scram-x")}}
+		p.Connect.Props.SetAuthMethod([]byte(auth.ScramMethod))
+		p.Connect.Props.SetAuthData(sc.First())
+		c.send(p)
+		c.expect(codec.AUTH)
+		c.send(next)
+		pkts := c.expectClosed(wireTimeout)
+		switch {
+		case next.Type == codec.DISCONNECT && len(pkts) != 0:
+			t.Fatalf("DISCONNECT mid-exchange answered with %v", pkts[0].Type)
+		case next.Type == codec.PINGREQ && (len(pkts) != 1 || pkts[0].Type != codec.CONNACK || pkts[0].Connack.ReasonCode != codec.ProtocolError):
+			t.Fatalf("PINGREQ mid-exchange: %d packets, want CONNACK 0x82", len(pkts))
+		}
+	}
+}

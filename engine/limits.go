@@ -107,7 +107,7 @@ func (s *Server) admitConn(c *conn) {
 	if o.MaxConnectionsPerIP <= 0 && o.ConnectRatePerIP <= 0 {
 		return
 	}
-	if r := s.admit(c.remote.Addr(), c.opened); r != 0 {
+	if r := s.admit(c.remote.Addr(), time.Now().UnixNano()); r != 0 {
 		c.refuse = r
 		s.stats.limited.Add(1)
 	} else {
@@ -137,7 +137,6 @@ func (s *Server) admit(addr netip.Addr, now int64) codec.ReasonCode {
 	e.attempts++
 	switch {
 	case o.ConnectRatePerIP > 0 && float64(e.attempts) > o.ConnectRatePerIP:
-		s.forgetIfIdle(addr, e, now)
 		return codec.ConnectionRateExceeded
 	case o.MaxConnectionsPerIP > 0 && e.open >= o.MaxConnectionsPerIP:
 		return codec.QuotaExceeded

@@ -29,8 +29,8 @@ func (c *conn) readProxyHeader(buf []byte) (int, error) {
 	c.awaitingProxy = false
 	if addr.IsValid() {
 		c.remote = addr
-	}
-	c.srv.admitConn(c)
+		c.srv.admitConn(c)
+	} // a LOCAL header is the balancer's own health check: no client to count
 	return n, nil
 }
 
@@ -89,7 +89,7 @@ func parseProxyV1(b []byte) (int, netip.AddrPort, error) {
 	if _, err := strconv.ParseUint(string(f[4]), 10, 16); err != nil {
 		return 0, netip.AddrPort{}, errProxyHeader
 	}
-	return n, netip.AddrPortFrom(ip, uint16(port)), nil
+	return n, netip.AddrPortFrom(ip.Unmap(), uint16(port)), nil // keyed as the TCP listener keys an IPv4 peer
 }
 
 func parseProxyV2(b []byte) (int, netip.AddrPort, error) {

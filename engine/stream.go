@@ -180,6 +180,11 @@ func (sc *streamConn) writeLoop() {
 // the writer caught up).
 func (sc *streamConn) callback() {
 	sc.mu.Lock()
+	sc.callbackLocked()
+}
+
+// callbackLocked is callback with mu held; it unlocks.
+func (sc *streamConn) callbackLocked() {
 	if sc.dead || sc.closing.Load() {
 		sc.mu.Unlock()
 		return
@@ -228,8 +233,11 @@ func (sc *streamConn) Wake(gnet.AsyncCallback) error {
 	}
 	if sc.waking.CompareAndSwap(false, true) {
 		go func() {
+			// Wakes that come while this one waits for the lock merge into
+			// it; only those after it has the lock start another.
+			sc.mu.Lock()
 			sc.waking.Store(false)
-			sc.callback()
+			sc.callbackLocked()
 		}()
 	}
 	return nil
@@ -328,29 +336,43 @@ func (s *Server) acceptTLS(ln net.Listener, done chan<- struct{}) {
 }
 
 func (s *Server) startTLS(nc net.Conn) {
-	remote := netip.AddrPort{}
-	if a, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
-		remote = a.AddrPort()
-	}
+	c := &conn{id: connIDs.Add(1), srv: s, remote: addrPortOfNet(nc.RemoteAddr()), opened: time.Now().UnixNano(), listener: listenTLS}
+	// Admitted before the handshake, which is the costly part: the
+	// per-address limits bound handshakes too.
+	s.admitConn(c)
 	tc := tls.Server(nc, s.opts.TLS)
 	ctx, cancel := context.WithTimeout(context.Background(), s.opts.ConnectTimeout)
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
 		s.giveSlot(listenTLS)
+		if c.ipCounted {
+			s.release(c.remote.Addr())
+		}
 		_ = nc.Close()
 		s.stats.tlsHandshakeFailures.Add(1)
-		s.log.Info("closing connection: TLS handshake failed", "remote", remote.String(), "err", err.Error())
+		s.log.Info("closing connection: TLS handshake failed", "remote", c.remote.String(), "err", err.Error())
 		return
 	}
-	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano(), listener: listenTLS}
-	s.admitConn(c)
 	sc := newStreamConn(c, tc)
 	sc.secure = true
 	if st := tc.ConnectionState(); len(st.VerifiedChains) > 0 {
 		sc.certName = st.PeerCertificates[0].Subject.CommonName
 	}
 	sc.start()
+}
+
+// addrPortOfNet is a peer address as the per-address limits key it: an
+// IPv4 client of a dual-stack listener is 1.2.3.4, not ::ffff:1.2.3.4.
+func addrPortOfNet(a net.Addr) netip.AddrPort {
+	var ap netip.AddrPort
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		ap = a.AddrPort()
+	default:
+		ap, _ = netip.ParseAddrPort(a.String())
+	}
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // streamOf returns the connection's stream transport, nil for gnet's.

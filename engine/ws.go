@@ -46,7 +46,9 @@ func (s *Server) listenWebSocket(addr string, tlsConfig *tls.Config) (*wsListene
 		Handler: mux,
 		// The HTTP upgrade must come as fast as a CONNECT would.
 		ReadHeaderTimeout: s.opts.ConnectTimeout,
-		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug), // failed handshakes and upgrades
+		// A request that is no upgrade must not keep its socket for ever.
+		IdleTimeout: s.opts.ConnectTimeout,
+		ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug), // failed handshakes and upgrades
 	}}
 	go func() {
 		defer close(w.done)
@@ -81,8 +83,11 @@ func (s *Server) acceptWebSocket(w http.ResponseWriter, r *http.Request, secure 
 	wc, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		Subprotocols: webSocketSubprotocols,
 		// Browsers on any page may connect, as to any MQTT broker; who may
-		// do what is for authentication and the ACL to say.
-		InsecureSkipVerify: true,
+		// do what is for authentication and the ACL to say. Not when the
+		// browser's client certificate would log in: then any page could
+		// act as its user (cross-site WebSocket hijacking), so the page
+		// must come from the broker's own origin.
+		InsecureSkipVerify: !(secure && s.opts.TLS.ClientAuth != tls.NoClientCert),
 	})
 	if err != nil {
 		s.giveSlot(kind)
@@ -104,6 +109,7 @@ func (s *Server) acceptWebSocket(w http.ResponseWriter, r *http.Request, secure 
 	wc.SetReadLimit(-1)
 	nc := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
+	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
 	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano(), listener: kind}
 	s.admitConn(c)
 	sc := newStreamConn(c, nc)

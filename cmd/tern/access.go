@@ -70,19 +70,26 @@ func (a *access) authenticate(c *engine.ConnectInfo) codec.ReasonCode {
 	if a.certAsUsername && c.CertName != "" {
 		return codec.Success // the TLS handshake verified the certificate
 	}
-	if a.jwt != nil && c.HasPassword && (auth.LooksLikeToken(c.Password) || a.passwords.Load() == nil) {
+	p := a.passwords.Load()
+	// A password-file user's password is checked as a password even when it
+	// happens to look like a token.
+	if a.jwt != nil && c.HasPassword && (p == nil || auth.LooksLikeToken(c.Password) && !(c.HasUsername && p.Has(c.Username))) {
 		claims, err := a.jwt.Verify(c.Password, time.Now())
 		if err != nil {
 			a.log.Info("token refused", "client_id", c.ClientID, "err", err.Error())
 			return codec.BadUserNameOrPassword
 		}
-		if r := claims.Rules(); r != nil {
-			c.HookData = r
+		// The token says who the client is: a user name that differs from
+		// its subject would borrow another user's ACL rules.
+		if c.HasUsername && string(c.Username) != claims.Subject {
+			a.log.Info("token refused: user name is not its subject", "client_id", c.ClientID)
+			return codec.BadUserNameOrPassword
 		}
+		c.HookData = tokenLogin{subject: claims.Subject, rules: claims.Rules()}
 		c.ExpiresAt = claims.ExpiresAt.Time // required by Verify: the connection ends with its token
 		return codec.Success
 	}
-	if p := a.passwords.Load(); p != nil && c.HasUsername {
+	if p != nil && c.HasUsername {
 		if !c.HasPassword || !p.Check(c.Username, c.Password) {
 			return codec.BadUserNameOrPassword
 		}
@@ -103,10 +110,13 @@ func (a *access) authorize(c *engine.ConnectInfo) engine.Rules {
 		if a.certAsUsername && c.CertName != "" {
 			cl.Username, cl.HasUsername = c.CertName, true
 		}
+		if t, ok := c.HookData.(tokenLogin); ok && t.subject != "" {
+			cl.Username, cl.HasUsername = t.subject, true
+		}
 		rules = append(rules, a.acl.For(cl))
 	}
-	if r, ok := c.HookData.(*auth.ClaimRules); ok {
-		rules = append(rules, r)
+	if t, ok := c.HookData.(tokenLogin); ok && t.rules != nil {
+		rules = append(rules, t.rules)
 	}
 	switch len(rules) {
 	case 0:
@@ -115,6 +125,12 @@ func (a *access) authorize(c *engine.ConnectInfo) engine.Rules {
 		return rules[0]
 	}
 	return allRules(rules)
+}
+
+// tokenLogin is what authenticate learnt from a token, for authorize.
+type tokenLogin struct {
+	subject string // the user the token names; the ACL's user name
+	rules   *auth.ClaimRules
 }
 
 // allRules allows what every one of its rules allows.

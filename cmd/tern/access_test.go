@@ -184,6 +184,11 @@ func TestServeJWT(t *testing.T) {
 	if ack == nil || ack.ReasonCode != 0x86 {
 		t.Fatalf("expired token: CONNACK %+v, want 0x86", ack)
 	}
+	// A valid token under another user name would borrow that user's ACL.
+	impostor := &paho.Connect{ClientID: "imp", CleanStart: true, UsernameFlag: true, Username: "admin", PasswordFlag: true, Password: []byte(token(time.Hour))}
+	if _, ack, _ := testutil.DialV5(addr, impostor); ack == nil || ack.ReasonCode != 0x86 {
+		t.Fatalf("token under another user name: CONNACK %+v, want 0x86", ack)
+	}
 	c, ack, err := dial(token(time.Hour, "dev/1/#"))
 	if err != nil || ack.ReasonCode != 0 {
 		t.Fatalf("valid token: %v %+v", err, ack)

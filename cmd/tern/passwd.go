@@ -17,7 +17,8 @@ import (
 // passwdCmd adds or changes a user of a password file (creating the file),
 // or deletes one with -D. The password is prompted for twice, without echo,
 // on a terminal; otherwise it is the first line of standard input, for
-// scripts. It writes $7$ hashes, which Mosquitto reads too.
+// scripts. It writes $7$ hashes, which Mosquitto reads too, or with -scram
+// SCRAM-SHA-256 keys, which it does not.
 func passwdCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tern passwd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -37,7 +38,7 @@ func passwdCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if *iterations == 0 {
 		*iterations = auth.DefaultIterations
 		if *scram {
-			*iterations = 4096 // RFC 7677's minimum
+			*iterations = auth.ScramIterations
 		}
 	}
 	if fs.NArg() != 2 || *iterations < 1 {

@@ -10,8 +10,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
-	"os"
-	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -24,12 +23,13 @@ type CA struct {
 	Pool *x509.CertPool
 }
 
-var serial = big.NewInt(time.Now().UnixNano())
+var serial atomic.Int64
 
-func nextSerial() *big.Int {
-	serial = new(big.Int).Add(serial, big.NewInt(1))
-	return new(big.Int).Set(serial)
-}
+func init() { serial.Store(time.Now().UnixNano()) }
+
+// nextSerial gives every certificate of the test binary its own serial
+// number (the reload test tells certificates apart by it).
+func nextSerial() *big.Int { return big.NewInt(serial.Add(1)) }
 
 // NewCA makes a self-signed CA.
 func NewCA(t testing.TB, name string) *CA {
@@ -82,17 +82,4 @@ func (ca *CA) IssuePEM(t testing.TB, cn string, server bool) (certPEM, keyPEM []
 	kder, err := x509.MarshalECPrivateKey(key)
 	Require(t, err, "marshal key")
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
-}
-
-// WriteFiles writes PEM blocks into dir under the given names and returns
-// their paths in order.
-func WriteFiles(t testing.TB, dir string, files map[string][]byte, order ...string) []string {
-	t.Helper()
-	var paths []string
-	for _, name := range order {
-		p := filepath.Join(dir, name)
-		Require(t, os.WriteFile(p, files[name], 0o600), "write "+name)
-		paths = append(paths, p)
-	}
-	return paths
 }

@@ -239,6 +239,12 @@ func (r *run) halt(pubs []net.Conn) {
 	r.haltOnce.Do(func() {
 		r.stop.Store(true)
 		close(r.stopped)
+		if r.o.TLS != nil {
+			// A timed-out write leaves a tls.Conn broken for good (crypto/tls),
+			// so resume could not bring it back for the drain's PUBRELs: TLS
+			// publishers stop between writes, on r.stop, instead.
+			return
+		}
 		for _, c := range pubs {
 			_ = c.SetWriteDeadline(time.Now())
 		}
@@ -532,7 +538,10 @@ func (r *run) dial(ctx context.Context, i int) (net.Conn, error) {
 	}
 	if r.o.TLS != nil {
 		tc := tls.Client(c, r.o.TLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
+		_ = c.SetDeadline(time.Now().Add(handshakeTimeout)) // a listener that never answers must not hang the run
+		err := tc.HandshakeContext(ctx)
+		_ = c.SetDeadline(time.Time{})
+		if err != nil {
 			c.Close()
 			return nil, fmt.Errorf("loadgen: TLS handshake with %s: %w", r.o.Addr, err)
 		}

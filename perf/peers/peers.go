@@ -381,6 +381,10 @@ func PrepareAll(ctx context.Context, names, prog string) ([]*Peer, func(), error
 	}
 	var ps []*Peer
 	for _, name := range strings.Split(names, ",") {
+		if strings.TrimSpace(name) == "tern-tls" && prog != "bench" {
+			cleanup()
+			return nil, nil, fmt.Errorf("%s speaks plain TCP only: tern-tls is for cmd/bench", prog)
+		}
 		p, err := Prepare(ctx, strings.TrimSpace(name), dir)
 		if errors.Is(err, ErrMissing) {
 			fmt.Fprintf(os.Stderr, "%s: skipping %s: %v\n", prog, name, err)

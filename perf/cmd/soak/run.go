@@ -223,6 +223,9 @@ func (s *soak) soak(ctx context.Context, sum *summary) error {
 	if err != nil {
 		return err
 	}
+	if ctx.Err() != nil { // interrupted: a shortened run proves nothing
+		return fmt.Errorf("soak interrupted: %w", ctx.Err())
+	}
 	sum.Ran = time.Since(start).Seconds()
 
 	// The drain: every acknowledged message must arrive.

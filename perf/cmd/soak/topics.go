@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tern-mqtt/tern/codec"
 )
@@ -156,6 +157,7 @@ func (tp *topics) run(ctx context.Context, rate float64) {
 						next = p
 					}
 				}
+				_ = w.c.SetWriteDeadline(time.Now().Add(ioTimeout)) // a broker that stopped reading must fail the soak, not hang it
 				if _, err := w.c.Write(out); err != nil {
 					tp.errs.add("topic publisher", fmt.Errorf("soak-t-pub%d: %w", p, err))
 					return false
