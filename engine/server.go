@@ -48,7 +48,10 @@ type Options struct {
 	SlowConsumerAfter time.Duration // a connection over MaxOutboundBytes this long is disconnected; default 30 s
 	ConnectTimeout    time.Duration // a socket that sends no CONNECT in this time is closed; default 10 s
 	RetainAvailable   *bool         // whether retained messages are supported; default true
-	Logger            *slog.Logger  // default slog.Default()
+	// SysInterval is how often the $SYS/broker/... topics are published
+	// (retained); default 10 s; negative: never.
+	SysInterval time.Duration
+	Logger      *slog.Logger // default slog.Default()
 
 	// Store makes sessions, subscriptions, retained messages and QoS 1/2
 	// deliveries durable (package wal); nil keeps everything in memory. The
@@ -198,6 +201,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.SysInterval == 0 {
+		o.SysInterval = 10 * time.Second
 	}
 }
 
