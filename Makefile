@@ -49,6 +49,7 @@ test: lint build
 	TERN_TEST_STORE=sync $(GO) test -race -count=1 ./conformance ./fuzz
 	cd perf && $(GO) test -race -count=1 ./...
 	bash test/e2e_mosquitto.sh
+	bash test/e2e_ops.sh
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)
@@ -92,3 +93,8 @@ fuzz-ci:
 
 clean:
 	rm -rf bin
+
+# docs/configuration.md from the flags of tern serve (TestConfigReferenceUpToDate fails when it is stale).
+.PHONY: docs
+docs:
+	$(GO) run ./cmd/tern gendocs

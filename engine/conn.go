@@ -278,11 +278,13 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 // traffic handles what was read and what was pushed to the connection: one
 // callback of its event loop (or of its stream's lock).
 func (c *conn) traffic() gnet.Action {
+	start := time.Now()
 	c.takeBatch()
 	action := c.onTraffic()
 	if action == gnet.None {
 		c.returnBatch()
 	}
+	c.srv.hot(c).busy.Add(int64(time.Since(start)))
 	return action
 }
 
@@ -316,6 +318,7 @@ func (c *conn) onTraffic() gnet.Action {
 			c.needBytes = 0
 		}
 		used, err := c.readPackets(buf)
+		c.srv.hot(c).bytesIn.Add(int64(used))
 		if used > 0 { // gnet's Discard(0) would drop everything buffered
 			_, _ = gc.Discard(used)
 			c.lastRecv.Store(c.readAt) // once per read, not per packet
@@ -354,7 +357,7 @@ func (c *conn) readPackets(buf []byte) (int, error) {
 	p := packetPool.Get().(*codec.Packet)
 	defer packetPool.Put(p)
 	used, packets := 0, int64(0)
-	defer func() { c.srv.stats.received.Add(packets) }() // one shared-counter update per read
+	defer func() { c.srv.hot(c).packetsIn.Add(packets) }() // one counter update per read
 	for used < len(buf) {
 		n, err := c.dec.Decode(buf[used:], p)
 		if errors.Is(err, codec.ErrNeedMore) {
@@ -534,16 +537,18 @@ func (c *conn) flush() {
 		return
 	}
 	c.iov = c.iov[:0]
-	start := 0
+	start, total := 0, len(c.wbuf)
 	for _, ct := range c.cuts {
 		if ct.at > start {
 			c.iov = append(c.iov, c.wbuf[start:ct.at])
 		}
 		if len(ct.payload) > 0 {
 			c.iov = append(c.iov, ct.payload)
+			total += len(ct.payload)
 		}
 		start = ct.at
 	}
+	c.srv.hot(c).bytesOut.Add(int64(total))
 	if start < len(c.wbuf) {
 		c.iov = append(c.iov, c.wbuf[start:])
 	}
@@ -645,6 +650,9 @@ func (c *conn) onClose(err error) {
 	}
 	s.conns.remove(c)
 	s.giveSlot(c.listener)
+	if c.session.Load() != nil {
+		s.countClient(c, -1)
+	}
 	if c.extra != nil && c.extra.expiry != nil {
 		c.extra.expiry.Stop()
 	}
@@ -682,5 +690,5 @@ func (c *conn) onClose(err error) {
 		}
 	}
 	s.log.Info("connection closed", "client_id", c.clientID, "remote", c.remote.String(),
-		"protocol", c.version, "reason", reason, "duration", time.Duration(time.Now().UnixNano()-c.opened).Round(time.Millisecond).String())
+		"protocol", c.version, "listener", ListenerNames[c.listener], "reason", reason, "duration", time.Duration(time.Now().UnixNano()-c.opened).Round(time.Millisecond).String())
 }

@@ -92,15 +92,15 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		if o.Authorize != nil {
 			rules = o.Authorize(&info)
 		}
-		// A will the client could not publish itself is refused now, when
-		// the client can still be told, rather than dropped when it fires.
-		if rules != nil && p.Will && !rules.CanPublish(p.WillTopic) {
-			c.refuseConnect(c.version, codec.NotAuthorized)
-			s.stats.aclDenied.Add(1)
-			c.srv.log.Info("connection refused: will topic not allowed", "client_id", clientID, "remote", c.remote.String(),
-				"will_topic", string(p.WillTopic))
-			return errProtocol
-		}
+	}
+	// A will the client could not publish itself is refused now, when the
+	// client can still be told, rather than dropped when it fires.
+	if p.Will && (isSysTopic(p.WillTopic) || rules != nil && !rules.CanPublish(p.WillTopic)) {
+		c.refuseConnect(c.version, codec.NotAuthorized)
+		s.stats.aclDenied.Add(1)
+		c.srv.log.Info("connection refused: will topic not allowed", "client_id", clientID, "remote", c.remote.String(),
+			"will_topic", string(p.WillTopic))
+		return errProtocol
 	}
 
 	// Session Expiry Interval: 5.0 from the property, 3.1.1 persistent
@@ -232,6 +232,7 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		c.ext().expiry = time.AfterFunc(time.Until(expiresAt), func() { c.kick(codec.MaximumConnectTime) })
 	}
 	c.session.Store(&connSession{clientID: clientID, keepAlive: c.keepAlive, rules: rules})
+	s.countClient(c, 1)
 
 	if prevWill != nil {
 		// The previous connection's will: a taken-over connection closed by
@@ -247,9 +248,11 @@ func (c *conn) handleConnect(p *codec.Connect) error {
 		pc.takenOver()
 		pc.kick(codec.SessionTakenOver) // MQTT-3.1.4-3
 	}
-	if s.log.Enabled(context.Background(), slog.LevelDebug) { // the arguments alone cost allocations per connection
-		s.log.Debug("client connected", "client_id", clientID, "remote", c.remote.String(), "protocol", c.version,
-			"clean_start", p.CleanStart, "session_present", present, "keep_alive", p.KeepAlive)
+	// One line per connection when it opens and one when it closes (onClose),
+	// as operators expect from Mosquitto; none per message.
+	if s.log.Enabled(context.Background(), slog.LevelInfo) { // the arguments alone cost allocations per connection
+		s.log.Info("client connected", "client_id", clientID, "remote", c.remote.String(), "protocol", c.version,
+			"listener", ListenerNames[c.listener], "clean_start", p.CleanStart, "session_present", present, "keep_alive", p.KeepAlive)
 	}
 	return nil
 }

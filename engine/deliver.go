@@ -124,7 +124,7 @@ func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte,
 	if c != nil && qos == 0 && c.overBound() {
 		if !c.holdQoS0(from, now) {
 			sess.Unlock()
-			s.stats.droppedQoS0.Add(1)
+			s.stats.droppedSlow.Add(1)
 			return sessions.DroppedQueueQoS0
 		}
 		held = true
@@ -175,7 +175,7 @@ func (s *Server) deliverTo(sess *sessions.Session, m *message.Message, qos byte,
 	case sessions.DroppedExpired:
 		s.stats.expired.Add(1)
 	case sessions.DroppedQueueQoS0:
-		s.stats.droppedQoS0.Add(1)
+		s.stats.droppedQueue.Add(1)
 	}
 	return drop
 }
@@ -273,7 +273,7 @@ func (c *conn) appendDelivery(d *sessions.Delivery, now int64) bool {
 			if newAlias {
 				delete(c.aliasesOut, string(m.Topic))
 			}
-			c.srv.stats.droppedQoS0.Add(1)
+			c.srv.stats.droppedLarge.Add(1)
 			c.windowFreed = true
 			m.Release()
 			return false
@@ -289,7 +289,7 @@ func (c *conn) appendDelivery(d *sessions.Delivery, now int64) bool {
 	}
 	c.cuts = append(c.cuts, cut{at: len(c.wbuf), payload: m.Payload})
 	c.sent = append(c.sent, *d)
-	c.srv.stats.sent.Add(1)
+	c.srv.hot(c).msgsOut[min(d.QoS, 2)].Add(1)
 	return true
 }
 

@@ -17,6 +17,7 @@ import (
 // retained message, routes the message and acknowledges it.
 func (c *conn) handlePublish(p *codec.Publish) error {
 	s := c.srv
+	s.hot(c).msgsIn[min(p.QoS, 2)].Add(1)
 	topic := p.Topic
 	if c.version >= codec.Version5 {
 		if len(p.Props.SubscriptionIDs) > 0 { // MQTT-3.3.4-6
@@ -42,6 +43,10 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 		}
 	}
 	if r := c.rules(); r != nil && !r.CanPublish(topic) {
+		c.srv.stats.aclDenied.Add(1)
+		return c.publishDenied(p, codec.NotAuthorized)
+	}
+	if isSysTopic(topic) { // the broker's own (sys.go)
 		c.srv.stats.aclDenied.Add(1)
 		return c.publishDenied(p, codec.NotAuthorized)
 	}

@@ -48,6 +48,8 @@ type Options struct {
 	SlowConsumerAfter time.Duration // a connection over MaxOutboundBytes this long is disconnected; default 30 s
 	ConnectTimeout    time.Duration // a socket that sends no CONNECT in this time is closed; default 10 s
 	RetainAvailable   *bool         // whether retained messages are supported; default true
+	// BrokerVersion is published as $SYS/broker/version; default "tern".
+	BrokerVersion string
 	// SysInterval is how often the $SYS/broker/... topics are published
 	// (retained); default 10 s; negative: never.
 	SysInterval time.Duration
@@ -202,6 +204,9 @@ func (o *Options) EnsureDefaults() {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.BrokerVersion == "" {
+		o.BrokerVersion = "tern"
+	}
 	if o.SysInterval == 0 {
 		o.SysInterval = 10 * time.Second
 	}
@@ -214,6 +219,7 @@ type Server struct {
 	sessions *sessions.Table
 	router   *router.Router[*sessions.Session]
 	retained *retain.Index
+	sys      *retain.Index // the $SYS topics' retained values (sys.go)
 
 	cli    *gnet.Client
 	ln     net.Listener
@@ -234,7 +240,7 @@ type Server struct {
 	wg            sync.WaitGroup // housekeeping
 	// acceptDone is closed when the accept loop has returned.
 	acceptDone chan struct{}
-	started    time.Time
+	started    atomic.Int64 // unix nanoseconds of Start; 0 before
 	stats      Stats
 	store      *wal.Store
 
@@ -260,6 +266,7 @@ func New(o Options) *Server {
 		retainedReaders: make(chan struct{}, 16),
 	}
 	s.conns.init()
+	s.sys = retain.NewMemory(retain.Options{Logger: o.Logger})
 	if s.store == nil {
 		s.retained = retain.NewMemory(s.retainOptions())
 	}
@@ -359,11 +366,16 @@ func (s *Server) Start() error {
 		_ = cli.Stop()
 		return fmt.Errorf("engine: WebSocket listener %q: %w", l.addr, err)
 	}
-	s.cli, s.ln, s.acceptor, s.started = cli, ln, acc, time.Now()
+	s.cli, s.ln, s.acceptor = cli, ln, acc
+	s.started.Store(time.Now().UnixNano())
 	s.acceptDone = make(chan struct{})
 	s.wg.Add(1)
 	go s.acceptLoop()
 	go s.housekeeping()
+	if s.opts.SysInterval > 0 {
+		s.wg.Add(1)
+		go s.sysLoop()
+	}
 	s.log.Info("listening", "addr", ln.Addr().String(), "event_loops", s.opts.EventLoops)
 	return nil
 }
@@ -498,20 +510,9 @@ wait:
 	err := s.cli.Stop()
 	s.wg.Wait() // housekeeping, which ends with s.done
 	s.retained.Close()
+	s.sys.Close()
 	s.log.Info("stopped")
 	return err
-}
-
-// Stats are the server's counters.
-type Stats struct {
-	acceptErrors, refusedConns                    atomic.Int64
-	received, sent, droppedQoS0, refused, expired atomic.Int64
-	storeRefused, retainRefused                   atomic.Int64
-	heldBack                                      atomic.Int64
-	limited                                       atomic.Int64
-	tlsHandshakeFailures                          atomic.Int64
-	aclDenied                                     atomic.Int64
-	pausedQoS0                                    atomic.Int64
 }
 
 // connRegistry tracks open connections for keep-alive checks and shutdown.
@@ -568,64 +569,3 @@ func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...),
 func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet") }
 func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
 func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
-
-// Snapshot is a point-in-time view of the server's state and counters.
-type Snapshot struct {
-	Connections   int64
-	Sessions      int
-	Subscriptions int
-	Retained      int
-	Received      int64 // packets received
-	Sent          int64 // PUBLISH packets sent
-	DroppedQoS0   int64 // QoS 0 deliveries dropped (outbound bound, full queue, too large)
-	Refused       int64 // QoS 1/2 deliveries refused by a full session queue
-	Expired       int64 // messages that expired before delivery
-	AcceptErrors  int64
-	RefusedConns  int64 // connections closed at accept for MaxConnections
-	RetainedBytes int64
-	// RetainRefused counts retained messages not kept: the retained store
-	// was full or unreadable.
-	RetainRefused int64
-	// StoreRefused counts changes the store refused (disk full, failed, its
-	// queue full).
-	StoreRefused int64
-	// HeldBack counts QoS 1/2 PUBLISH packets whose acknowledgement waited
-	// for a subscriber's full queue to drain.
-	HeldBack int64
-	// Limited counts what the limits refused: connections per address,
-	// publishes over the rate, subscriptions over the count, topics too long.
-	Limited int64
-	// TLSHandshakeFailures counts TLS connections closed before MQTT.
-	TLSHandshakeFailures int64
-	// ACLDenied counts publications, deliveries and subscriptions the
-	// client's Rules did not allow.
-	ACLDenied int64
-	// PausedQoS0 counts reads after which a QoS 0 publisher stopped reading
-	// until the subscribers it went over the outbound bound of drained.
-	PausedQoS0 int64
-}
-
-// Snapshot returns the current state and counters.
-func (s *Server) Snapshot() Snapshot {
-	return Snapshot{
-		Connections:          s.nconns.Load(),
-		Sessions:             s.sessions.Len(),
-		Subscriptions:        s.router.Count(),
-		Retained:             s.retained.Len(),
-		Received:             s.stats.received.Load(),
-		Sent:                 s.stats.sent.Load(),
-		DroppedQoS0:          s.stats.droppedQoS0.Load(),
-		Refused:              s.stats.refused.Load(),
-		Expired:              s.stats.expired.Load(),
-		AcceptErrors:         s.stats.acceptErrors.Load(),
-		RefusedConns:         s.stats.refusedConns.Load(),
-		RetainedBytes:        s.retained.Bytes(),
-		RetainRefused:        s.stats.retainRefused.Load(),
-		StoreRefused:         s.stats.storeRefused.Load(),
-		HeldBack:             s.stats.heldBack.Load(),
-		Limited:              s.stats.limited.Load(),
-		TLSHandshakeFailures: s.stats.tlsHandshakeFailures.Load(),
-		ACLDenied:            s.stats.aclDenied.Load(),
-		PausedQoS0:           s.stats.pausedQoS0.Load(),
-	}
-}

@@ -242,7 +242,11 @@ func (c *conn) collectRetained(reqs []retainedReq) []retainedItem {
 		if r.opts.SubID != 0 {
 			ids = []uint32{r.opts.SubID}
 		}
-		if err := s.retained.Match(r.filter, func(m *message.Message) bool {
+		x := s.retained
+		if sysFilter(r.filter) {
+			x = s.sys
+		}
+		if err := x.Match(r.filter, func(m *message.Message) bool {
 			if !m.Expired(now) {
 				items = append(items, retainedItem{m: m.Ref(), subQoS: r.opts.QoS, ids: ids})
 			}
@@ -332,7 +336,7 @@ func (c *conn) sendRetained(items []retainedItem, force, recheck bool) []retaine
 // queue may have dropped), or nil when the topic was cleared. It takes over
 // m's reference.
 func (c *conn) retainedNow(m *message.Message) *message.Message {
-	cur, ok, err := c.srv.retained.Get(string(m.Topic))
+	cur, ok, err := c.srv.retainedFor(m.Topic).Get(string(m.Topic))
 	switch {
 	case err != nil: // unreadable now: send what we have
 		return m

@@ -22,7 +22,7 @@ import (
 // rest is sent as is, so the corpus holds both valid packet sequences (seeded
 // below) and arbitrary bytes.
 func FuzzBrokerSession(f *testing.F) {
-	srv := testutil.StartBroker(f, engine.Options{ConnectTimeout: 2 * time.Second, MaxPacketSize: 64 << 10,
+	srv := testutil.StartBroker(f, engine.Options{ConnectTimeout: 2 * time.Second, MaxPacketSize: 64 << 10, SysInterval: -1,
 		MaxQueuedMessages: 100, TopicAliasMax: 8})
 	addr := srv.Addr().String()
 	for _, s := range seeds() {

@@ -23,7 +23,7 @@ import (
 // a valid CONNECT before it so that the input also reaches connected-state
 // handling.
 func FuzzListenerStreams(f *testing.F) {
-	srv := testutil.StartBroker(f, engine.Options{ConnectTimeout: 2 * time.Second, MaxPacketSize: 64 << 10,
+	srv := testutil.StartBroker(f, engine.Options{ConnectTimeout: 2 * time.Second, MaxPacketSize: 64 << 10, SysInterval: -1,
 		MaxQueuedMessages: 100, WSListen: "127.0.0.1:0"})
 	addr, ws := srv.Addr().String(), "ws://"+srv.WSAddr().String()+engine.WebSocketPath
 	for _, s := range seeds() {

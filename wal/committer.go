@@ -307,9 +307,11 @@ func (c *committer) commit(group []*Batch, size int, wo *pebble.WriteOptions) er
 	cs := counters{NextMsgID: s.nextMsgID.Load(), NextSeq: s.nextSeq.Load(), LogSeq: s.logSeq, Time: now}
 	c.val = appendCounters(c.val[:0], &cs)
 	_ = pb.Set(metaKey(c.key[:0], metaCounters), c.val, nil)
+	start := time.Now()
 	if err := c.commitBatch(pb, wo); err != nil {
 		return err
 	}
+	s.metrics.commitSeconds.UpdateDuration(start)
 	s.st.commits.Add(1)
 	if wo == pebble.Sync {
 		s.st.syncs.Add(1)

@@ -239,6 +239,8 @@ type Store struct {
 
 	fatal fatalSink // errors Pebble reported through Logger.Fatalf
 
+	metrics storeMetrics
+
 	// subMu orders Submit against Close: Submit holds it shared while it
 	// enqueues, so that once Close has it exclusively no batch can slip into
 	// the queue after the committer's last drain.
@@ -302,7 +304,8 @@ func Open(o Options) (*Store, error) {
 		return nil, errors.New("wal: Options.Dir is empty")
 	}
 	s := &Store{opts: o, dir: o.Dir, fs: o.FS, log: o.Logger.With("component", "wal"),
-		in: make(chan *Batch, o.MaxPending), quit: make(chan struct{}), stopped: make(chan struct{})}
+		in: make(chan *Batch, o.MaxPending), quit: make(chan struct{}), stopped: make(chan struct{}),
+		metrics: newStoreMetrics()}
 	if err := s.fs.MkdirAll(s.dir, 0o755); err != nil {
 		return nil, fmt.Errorf("wal: cannot create data directory %q: %w", s.dir, err)
 	}

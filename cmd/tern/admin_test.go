@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tern-mqtt/tern/engine"
 	"github.com/tern-mqtt/tern/internal/testutil"
 	"github.com/tern-mqtt/tern/wal"
 )
@@ -42,14 +43,21 @@ func subscribe(t *testing.T, st *wal.Store, client, filter string) {
 	testutil.Require(t, <-done, "commit")
 }
 
-// startTestAdmin starts the admin endpoint on a loopback port and closes it
-// at the end of the test.
+// startTestAdmin starts the admin endpoint on a loopback port, for a broker
+// that is not started (enough for the change log and the health checks),
+// and closes it at the end of the test.
 func startTestAdmin(t *testing.T, dataDir, token string, st *wal.Store) *adminServer {
 	t.Helper()
-	a, err := startAdmin("127.0.0.1:0", dataDir, token, st, slog.New(slog.DiscardHandler))
+	a, err := startAdmin(testAdminOptions(dataDir, token, st))
 	testutil.Require(t, err, "start admin")
 	t.Cleanup(func() { closeAdmin(t, a) })
 	return a
+}
+
+func testAdminOptions(dataDir, token string, st *wal.Store) adminOptions {
+	log := slog.New(slog.DiscardHandler)
+	srv := engine.New(engine.Options{Store: st, SysInterval: -1, Logger: log})
+	return adminOptions{Addr: "127.0.0.1:0", DataDir: dataDir, Token: token, Server: srv, Store: st, Logger: log}
 }
 
 func closeAdmin(t *testing.T, a *adminServer) {
@@ -140,7 +148,8 @@ func TestAdminTailParams(t *testing.T) {
 	testutil.Equal(t, resp.Trailer.Get(tailErrorTrailer), "", "trailer of a complete stream")
 }
 
-// TestAdminToken checks that a token, when set, is needed on every request.
+// TestAdminToken checks that a token, when set, is needed on every request
+// but the health probes.
 func TestAdminToken(t *testing.T) {
 	st := openTestStore(t, t.TempDir())
 	a := startTestAdmin(t, "", "s3cret", st)
@@ -153,9 +162,11 @@ func TestAdminToken(t *testing.T) {
 			jsonError(t, resp)
 		}
 	}
-	f("/healthz", "", http.StatusUnauthorized)
-	f("/healthz", "wrong", http.StatusUnauthorized)
-	f("/healthz", "s3cret2", http.StatusUnauthorized)
+	f("/healthz", "", http.StatusOK)
+	f("/readyz", "", http.StatusServiceUnavailable) // answered (not started here), not refused
+	f("/metrics", "", http.StatusUnauthorized)
+	f("/metrics", "wrong", http.StatusUnauthorized)
+	f("/metrics", "s3cret2", http.StatusUnauthorized)
 	f("/v1/wal/tail", "", http.StatusUnauthorized)
 	f("/nope", "", http.StatusUnauthorized)
 	f("/healthz", "s3cret", http.StatusOK)
@@ -167,7 +178,7 @@ func TestAdminToken(t *testing.T) {
 func TestAdminAddrFile(t *testing.T) {
 	dir := t.TempDir()
 	st := openTestStore(t, dir)
-	a, err := startAdmin("127.0.0.1:0", dir, "", st, slog.New(slog.DiscardHandler))
+	a, err := startAdmin(testAdminOptions(dir, "", st))
 	testutil.Require(t, err, "start admin")
 	b, err := os.ReadFile(filepath.Join(dir, adminAddrFile))
 	testutil.Require(t, err, "read admin.addr")
@@ -188,7 +199,7 @@ func TestAdminAddrFile(t *testing.T) {
 	// The store lives on: the data directory was not touched otherwise.
 	subscribe(t, st, "c1", "a")
 
-	_, err = startAdmin("127.0.0.1:0", filepath.Join(dir, "missing"), "", st, slog.New(slog.DiscardHandler))
+	_, err = startAdmin(testAdminOptions(filepath.Join(dir, "missing"), "", st))
 	if err == nil {
 		t.Fatal("startAdmin with an unwritable data directory succeeded")
 	}
