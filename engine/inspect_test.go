@@ -55,6 +55,8 @@ func TestSnapshotCountsTrafficByQoSAndProtocol(t *testing.T) {
 	for q := range 3 {
 		testutil.Equal(t, s.MessagesIn[q]-before.MessagesIn[q], int64(3), "messages in at QoS")
 		testutil.Equal(t, s.MessagesOut[q]-before.MessagesOut[q], int64(3), "messages out at QoS")
+		testutil.Equal(t, s.PublishBytesIn[q]-before.PublishBytesIn[q], int64(3*(3+1000)), "publish bytes in at QoS")
+		testutil.Equal(t, s.PublishBytesOut[q]-before.PublishBytesOut[q], int64(3*(3+1000)), "publish bytes out at QoS")
 	}
 	if in := s.BytesIn - before.BytesIn; in < 9*1000 {
 		t.Errorf("bytes in grew by %d, want at least 9000", in)

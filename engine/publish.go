@@ -17,7 +17,9 @@ import (
 // retained message, routes the message and acknowledges it.
 func (c *conn) handlePublish(p *codec.Publish) error {
 	s := c.srv
-	s.hot(c).msgsIn[min(p.QoS, 2)].Add(1)
+	h := s.hot(c)
+	h.msgsIn[min(p.QoS, 2)].Add(1)
+	h.pubBytesIn[min(p.QoS, 2)].Add(int64(len(p.Topic) + len(p.Payload)))
 	topic := p.Topic
 	if c.version >= codec.Version5 {
 		if len(p.Props.SubscriptionIDs) > 0 { // MQTT-3.3.4-6

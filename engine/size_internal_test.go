@@ -19,3 +19,11 @@ func TestConnectionStructSizes(t *testing.T) {
 		t.Errorf("sessions.Session is %d bytes, over the 240-byte size class", n)
 	}
 }
+
+// TestHotStatsFillTwoCacheLines: a stripe of the per-message counters is
+// exactly two cache lines, so that neighbouring stripes never share one.
+func TestHotStatsFillTwoCacheLines(t *testing.T) {
+	if n := unsafe.Sizeof(hotStats{}); n != 128 {
+		t.Fatalf("hotStats is %d bytes, want 128", n)
+	}
+}

@@ -18,10 +18,12 @@ type hotStats struct {
 	packetsIn atomic.Int64
 	msgsIn    [3]atomic.Int64 // PUBLISH received, by QoS
 	msgsOut   [3]atomic.Int64 // PUBLISH sent, by QoS
-	bytesIn   atomic.Int64
-	bytesOut  atomic.Int64
-	busy      atomic.Int64 // nanoseconds spent in connection callbacks
-	_         [128 - 10*8]byte
+	// Topic and payload bytes of those PUBLISH packets, by QoS.
+	pubBytesIn  [3]atomic.Int64
+	pubBytesOut [3]atomic.Int64
+	bytesIn     atomic.Int64 // every byte read and written
+	bytesOut    atomic.Int64
+	busy        atomic.Int64 // nanoseconds spent in connection callbacks
 }
 
 // Stats are the server's counters.
@@ -90,6 +92,10 @@ type Snapshot struct {
 	Sent        int64    // PUBLISH packets sent
 	MessagesIn  [3]int64 // PUBLISH received, by QoS
 	MessagesOut [3]int64 // PUBLISH sent, by QoS
+	// PublishBytesIn and PublishBytesOut are the topic and payload bytes
+	// of those, by QoS.
+	PublishBytesIn  [3]int64
+	PublishBytesOut [3]int64
 	BytesIn     int64    // bytes read from clients
 	BytesOut    int64    // bytes written to clients
 
@@ -168,6 +174,8 @@ func (s *Server) Snapshot() Snapshot {
 		for q := range 3 {
 			snap.MessagesIn[q] += h.msgsIn[q].Load()
 			snap.MessagesOut[q] += h.msgsOut[q].Load()
+			snap.PublishBytesIn[q] += h.pubBytesIn[q].Load()
+			snap.PublishBytesOut[q] += h.pubBytesOut[q].Load()
 		}
 		snap.BytesIn += h.bytesIn.Load()
 		snap.BytesOut += h.bytesOut.Load()

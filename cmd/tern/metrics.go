@@ -81,6 +81,12 @@ func (m *metricsWriter) write(w io.Writer) {
 	for q := range 3 {
 		counter(fmt.Sprintf(`tern_messages_sent_total{qos="%d"}`, q), s.MessagesOut[q])
 	}
+	for q := range 3 {
+		counter(fmt.Sprintf(`tern_publish_bytes_received_total{qos="%d"}`, q), s.PublishBytesIn[q])
+	}
+	for q := range 3 {
+		counter(fmt.Sprintf(`tern_publish_bytes_sent_total{qos="%d"}`, q), s.PublishBytesOut[q])
+	}
 	counter("tern_bytes_received_total", s.BytesIn)
 	counter("tern_bytes_sent_total", s.BytesOut)
 	for _, d := range []struct {
