@@ -83,28 +83,68 @@ func pageLimit(n int) int {
 	return n
 }
 
+// smallest keeps the n smallest of the items added, by cmp: a page of a
+// walk over a million sessions costs O(total·log n), not a sort of them all.
+type smallest[T any] struct {
+	n     int
+	cmp   func(a, b T) int
+	items []T
+}
+
+func (k *smallest[T]) add(v T) {
+	k.items = append(k.items, v)
+	if len(k.items) >= 2*k.n+64 {
+		k.cut()
+	}
+}
+
+func (k *smallest[T]) cut() {
+	slices.SortFunc(k.items, k.cmp)
+	if len(k.items) > k.n {
+		clear(k.items[k.n:])
+		k.items = k.items[:k.n]
+	}
+}
+
+// page returns up to limit of the smallest items in order (k.n must be
+// limit+1), and whether more matched.
+func (k *smallest[T]) page(limit int) ([]T, bool) {
+	k.cut()
+	if len(k.items) > limit {
+		return k.items[:limit], true
+	}
+	return k.items, false
+}
+
 // Sessions returns a page of sessions and whether more follow.
 func (s *Server) Sessions(q SessionQuery) (page []SessionInfo, more bool) {
 	limit := pageLimit(q.Limit)
-	var picked []*sessions.Session
+	picked := smallest[*sessions.Session]{n: limit + 1, cmp: func(a, b *sessions.Session) int { return cmp.Compare(a.ID, b.ID) }}
 	s.sessions.Range(func(sess *sessions.Session) bool {
-		if strings.HasPrefix(sess.ID, q.Prefix) && sess.ID > q.After {
-			picked = append(picked, sess)
+		if !strings.HasPrefix(sess.ID, q.Prefix) || sess.ID <= q.After {
+			return true
 		}
+		if q.Online != nil {
+			sess.Lock()
+			c, _ := sess.Owner().(*conn)
+			online := c != nil && c.session.Load() != nil
+			sess.Unlock()
+			if online != *q.Online {
+				return true
+			}
+		}
+		picked.add(sess)
 		return true
 	})
-	slices.SortFunc(picked, func(a, b *sessions.Session) int { return cmp.Compare(a.ID, b.ID) })
-	for _, sess := range picked {
-		info, ok := s.describe(sess, nil)
-		if !ok || q.Online != nil && info.Online != *q.Online {
-			continue
+	list, more := picked.page(limit)
+	for _, sess := range list {
+		// A session that ended meanwhile is left out; one whose client
+		// came or went meanwhile is shown as it is now.
+		if info, ok := s.describe(sess, nil); ok {
+			page = append(page, info)
 		}
-		if len(page) == limit {
-			return page, true
-		}
-		page = append(page, info)
 	}
-	return page, false
+	return page, more
 }
 
 // Session returns one session and its subscriptions, sorted by filter.
@@ -245,7 +285,7 @@ func (sub SubscriptionInfo) Cursor() string { return sub.ClientID + "\x00" + sub
 // filter, and whether more follow.
 func (s *Server) Subscriptions(q SubscriptionQuery) (page []SubscriptionInfo, more bool) {
 	limit := pageLimit(q.Limit)
-	var all []SubscriptionInfo
+	all := smallest[SubscriptionInfo]{n: limit + 1, cmp: func(a, b SubscriptionInfo) int { return cmp.Compare(a.Cursor(), b.Cursor()) }}
 	s.sessions.Range(func(sess *sessions.Session) bool {
 		if !strings.HasPrefix(sess.ID, q.ClientPrefix) {
 			return true
@@ -257,18 +297,15 @@ func (s *Server) Subscriptions(q SubscriptionQuery) (page []SubscriptionInfo, mo
 					continue
 				}
 				if sub := subscriptionInfo(sess.ID, f, o); q.After == "" || sub.Cursor() > q.After {
-					all = append(all, sub)
+					all.add(sub)
 				}
 			}
 		}
 		sess.Unlock()
 		return true
 	})
-	slices.SortFunc(all, func(a, b SubscriptionInfo) int { return cmp.Compare(a.Cursor(), b.Cursor()) })
-	if len(all) > limit {
-		return all[:limit], true
-	}
-	return all, false
+	page, more = all.page(limit)
+	return page, more
 }
 
 // filterMatches reports whether filter (possibly shared) matches topic by
@@ -348,21 +385,18 @@ func (s *Server) Retained(q RetainedQuery) (page []RetainedInfo, more bool, err 
 	}
 	limit := pageLimit(q.Limit)
 	now := time.Now().UnixNano()
-	var all []RetainedInfo
+	all := smallest[RetainedInfo]{n: limit + 1, cmp: func(a, b RetainedInfo) int { return cmp.Compare(a.Topic, b.Topic) }}
 	err = s.retained.Match(q.Filter, func(m *message.Message) bool {
 		if !m.Expired(now) && string(m.Topic) > q.After {
-			all = append(all, retainedInfo(m, false))
+			all.add(retainedInfo(m, false))
 		}
 		return true
 	})
 	if err != nil {
 		return nil, false, err
 	}
-	slices.SortFunc(all, func(a, b RetainedInfo) int { return cmp.Compare(a.Topic, b.Topic) })
-	if len(all) > limit {
-		return all[:limit], true, nil
-	}
-	return all, false, nil
+	page, more = all.page(limit)
+	return page, more, nil
 }
 
 // RetainedMessage returns the retained message of topic, payload included.

@@ -1,0 +1,173 @@
+package engine_test
+
+// Review 7 (metrics, admin API, $SYS): tests that show the findings. They
+// assert the behaviour the review asks for, so they fail on the code as
+// reviewed; they run only with TERN_REVIEW7=1 so that they do not break
+// other people's runs of the package.
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/tern-mqtt/tern/engine"
+	"github.com/tern-mqtt/tern/internal/testutil"
+	"github.com/tern-mqtt/tern/wal"
+)
+
+func review7(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TERN_REVIEW7") == "" {
+		t.Skip("review 7 finding; run with TERN_REVIEW7=1")
+	}
+}
+
+// Finding: docs/admin-api.md says GET /v1/retained?filter=$SYS/%23 lists the
+// $SYS topics, but Server.Retained only reads the client retained index.
+func TestReview7AdminRetainedListsSys(t *testing.T) {
+	review7(t)
+	srv := testutil.StartBroker(t, engine.Options{SysInterval: 20 * time.Millisecond})
+	sub := testutil.ConnectV5(t, srv.Addr().String(), &paho.Connect{ClientID: "s", CleanStart: true})
+	_, err := sub.Subscribe(testutil.Ctx(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "$SYS/broker/version"}}})
+	testutil.Require(t, err, "subscribe")
+	sub.Recv(t) // the $SYS values exist
+	page, _, err := srv.Retained(engine.RetainedQuery{Filter: "$SYS/#"})
+	testutil.Require(t, err, "list")
+	if len(page) == 0 {
+		t.Fatal(`Retained("$SYS/#") lists nothing, although docs/admin-api.md says it lists the $SYS topics`)
+	}
+}
+
+// Finding: isSysTopic("$SYS") is false, so a client may retain a message on
+// the topic "$SYS" (kept in the client index), but sysFilter("$SYS") and
+// sysFilter("$SYS/#") are true, so a subscription to either reads only the
+// $SYS index and never gets that retained message, while it does get the
+// topic's live messages.
+func TestReview7RetainedOnDollarSYSTopic(t *testing.T) {
+	review7(t)
+	srv := testutil.StartBroker(t, engine.Options{SysInterval: -1})
+	addr := srv.Addr().String()
+	pub := testutil.ConnectV5(t, addr, &paho.Connect{ClientID: "pub", CleanStart: true})
+	res, err := pub.Publish(testutil.Ctx(t), &paho.Publish{Topic: "$SYS", QoS: 1, Retain: true, Payload: []byte("x")})
+	testutil.Require(t, err, "publish $SYS")
+	if res.ReasonCode >= 0x80 {
+		return // refused: consistent
+	}
+	for _, filter := range []string{"$SYS", "$SYS/#"} {
+		sub := testutil.ConnectV5(t, addr, &paho.Connect{ClientID: "sub" + filter, CleanStart: true})
+		_, err = sub.Subscribe(testutil.Ctx(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter}}})
+		testutil.Require(t, err, "subscribe")
+		select {
+		case m := <-sub.Msgs:
+			testutil.Equal(t, m.Topic, "$SYS", "retained topic")
+		case <-time.After(500 * time.Millisecond):
+			t.Errorf("PUBACK accepted a retained message on \"$SYS\", but a subscription to %q never gets it (MQTT-3.3.1-6)", filter)
+		}
+	}
+}
+
+// Finding: the $SYS values are QoS 0 and routed like any message, so an
+// offline persistent session subscribed to $SYS/# queues every round of
+// them (stale values delivered in a burst on reconnect); once its queue is
+// full each round silently evicts its oldest QoS 0 entry (dropOldestQoS0,
+// an O(queue) copy, not counted anywhere).
+func TestReview7SysFillsOfflineQueues(t *testing.T) {
+	review7(t)
+	srv := testutil.StartBroker(t, engine.Options{SysInterval: 10 * time.Millisecond, MaxQueuedMessages: 5})
+	addr := srv.Addr().String()
+	mon := testutil.ConnectV5(t, addr, &paho.Connect{ClientID: "mon", CleanStart: true,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: paho.Uint32(3600)}})
+	_, err := mon.Subscribe(testutil.Ctx(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "$SYS/#", QoS: 1}}})
+	testutil.Require(t, err, "subscribe")
+	testutil.Require(t, mon.Disconnect(&paho.Disconnect{}), "disconnect")
+	waitFor(t, "mon offline", func() bool { info, _, err := srv.Session("mon"); return err == nil && !info.Online })
+	time.Sleep(2500 * time.Millisecond) // the uptime changes at least twice
+	info, _, err := srv.Session("mon")
+	testutil.Require(t, err, "session")
+	if info.Queued > 0 {
+		t.Errorf("offline $SYS subscriber: %d stale $SYS messages queued with no client traffic", info.Queued)
+	}
+}
+
+// Finding: with a store, s.retained is nil until Start has recovered it: the
+// engine's own inspect API panics (Retained, RetainedMessage, DeleteRetained)
+// instead of answering ErrNotStarted, which the package declares for this.
+func TestReview7InspectRetainedBeforeStart(t *testing.T) {
+	review7(t)
+	st, err := wal.Open(wal.Options{Dir: t.TempDir(), MinFreeBytes: -1, Logger: slog.New(slog.DiscardHandler)})
+	testutil.Require(t, err, "open store")
+	defer st.Close()
+	srv := engine.New(engine.Options{Listen: "127.0.0.1:0", SysInterval: -1, Store: st,
+		Logger: slog.New(slog.DiscardHandler)})
+	for name, call := range map[string]func() error{
+		"Retained":        func() error { _, _, err := srv.Retained(engine.RetainedQuery{}); return err },
+		"RetainedMessage": func() error { _, err := srv.RetainedMessage("a"); return err },
+		"DeleteRetained":  func() error { return srv.DeleteRetained(context.Background(), "a") },
+	} {
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Errorf("%s before Start with a store panics: %v", name, r)
+				}
+			}()
+			_ = call()
+		}()
+	}
+}
+
+// Finding: Snapshot is documented as callable before Start ("Started: zero
+// before Start"), but with a store Start's recovery writes s.retained while
+// Snapshot reads it. Run with -race.
+func TestReview7SnapshotDuringStart(t *testing.T) {
+	review7(t)
+	if !raceEnabled {
+		t.Skip("needs -race")
+	}
+	st, err := wal.Open(wal.Options{Dir: t.TempDir(), MinFreeBytes: -1, Logger: slog.New(slog.DiscardHandler)})
+	testutil.Require(t, err, "open store")
+	defer st.Close()
+	srv := engine.New(engine.Options{Listen: "127.0.0.1:0", SysInterval: -1, Store: st,
+		Logger: slog.New(slog.DiscardHandler)})
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for !stop.Load() {
+			_ = srv.Snapshot()
+		}
+	}()
+	time.Sleep(time.Millisecond)
+	testutil.Require(t, srv.Start(), "start")
+	stop.Store(true)
+	<-done
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Stop(ctx)
+}
+
+// Finding: size_internal_test.go says a stripe of hotStats "is exactly two
+// cache lines, so that neighbouring stripes never share one"; that holds
+// only if the array starts on a 64-byte boundary, which nothing ensures.
+func TestReview7HotStatsAlignment(t *testing.T) {
+	review7(t)
+	var misaligned []string
+	for range 8 {
+		srv := engine.New(engine.Options{Listen: "127.0.0.1:0", SysInterval: -1})
+		hot := reflect.ValueOf(srv).Elem().FieldByName("stats").FieldByName("hot")
+		if a := hot.Index(0).UnsafeAddr(); a%64 != 0 {
+			misaligned = append(misaligned, fmt.Sprint(a%64))
+		}
+	}
+	if len(misaligned) > 0 {
+		t.Errorf("hotStats stripes are not cache-line aligned (%d of 8 servers, offsets mod 64: %s): neighbouring stripes share lines",
+			len(misaligned), strings.Join(misaligned, ","))
+	}
+}
