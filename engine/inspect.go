@@ -26,6 +26,9 @@ var ErrNotFound = errors.New("engine: not found")
 // store), so there is nothing to inspect yet.
 var ErrNotStarted = errors.New("engine: not started")
 
+// ErrSysTopic: the $SYS/ topics are the broker's, not to be changed.
+var ErrSysTopic = errors.New("engine: $SYS topics are the broker's own")
+
 // ErrOnline: the session's client is connected (or connected again while
 // being disconnected), so it cannot be deleted.
 var ErrOnline = errors.New("engine: client is connected")
@@ -386,7 +389,11 @@ func (s *Server) Retained(q RetainedQuery) (page []RetainedInfo, more bool, err 
 	limit := pageLimit(q.Limit)
 	now := time.Now().UnixNano()
 	all := smallest[RetainedInfo]{n: limit + 1, cmp: func(a, b RetainedInfo) int { return cmp.Compare(a.Topic, b.Topic) }}
-	err = s.retained.Match(q.Filter, func(m *message.Message) bool {
+	x := s.retained
+	if sysFilter(q.Filter) {
+		x = s.sys
+	}
+	err = x.Match(q.Filter, func(m *message.Message) bool {
 		if !m.Expired(now) && string(m.Topic) > q.After {
 			all.add(retainedInfo(m, false))
 		}
@@ -401,7 +408,7 @@ func (s *Server) Retained(q RetainedQuery) (page []RetainedInfo, more bool, err 
 
 // RetainedMessage returns the retained message of topic, payload included.
 func (s *Server) RetainedMessage(topic string) (RetainedInfo, error) {
-	m, ok, err := s.retained.Get(topic)
+	m, ok, err := s.retainedFor([]byte(topic)).Get(topic)
 	if err != nil {
 		return RetainedInfo{}, err
 	}
@@ -417,8 +424,12 @@ func (s *Server) RetainedMessage(topic string) (RetainedInfo, error) {
 
 // DeleteRetained clears the retained message of topic, as a retained
 // PUBLISH with an empty payload would (MQTT-3.3.1-6) but without delivering
-// anything, and returns once the change is durable (or ctx is done).
+// anything, and returns once the change is durable (or ctx is done). A
+// $SYS value is the broker's own: ErrSysTopic.
 func (s *Server) DeleteRetained(ctx context.Context, topic string) error {
+	if isSysTopic(topic) {
+		return ErrSysTopic
+	}
 	if _, err := s.RetainedMessage(topic); err != nil {
 		return err
 	}

@@ -41,6 +41,7 @@ type Options struct {
 	MaxQueuedMessages int           // per session queue length; default 1000; negative: no limit, MaxQueuedBytes still applies
 	MaxQueuedBytes    int           // per session queue bytes; default 64 MiB
 	MaxSessionExpiry  uint32        // cap on Session Expiry Interval, seconds; default 0xFFFFFFFF (no cap)
+	NoSessionExpiry   bool          // cap Session Expiry Interval at 0: every session ends with its connection
 	TopicAliasMax     uint16        // Topic Alias Maximum announced to 5.0 clients; default 1024; negative not possible, set NoTopicAlias
 	NoTopicAlias      bool          // announce no topic aliases (Topic Alias Maximum 0)
 	MaxKeepAlive      uint16        // 5.0 clients asking more (or 0) get this as Server Keep Alive; default 65535
@@ -178,6 +179,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.MaxSessionExpiry == 0 {
 		o.MaxSessionExpiry = 0xFFFFFFFF
+	}
+	if o.NoSessionExpiry {
+		o.MaxSessionExpiry = 0
 	}
 	if o.TopicAliasMax == 0 && !o.NoTopicAlias {
 		o.TopicAliasMax = 1024

@@ -303,6 +303,8 @@ func (a *adminServer) deleteRetained(w http.ResponseWriter, r *http.Request) {
 		}{topic, true})
 	case errors.Is(err, engine.ErrNotFound):
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no retained message on topic %q", topic))
+	case errors.Is(err, engine.ErrSysTopic):
+		writeError(w, http.StatusForbidden, fmt.Sprintf("%q is one of the broker's own $SYS topics", topic))
 	case errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusServiceUnavailable, fmt.Sprintf("the store did not commit the deletion of %q within %v", topic, a.actionTimeout))
 	default:

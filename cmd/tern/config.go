@@ -357,7 +357,9 @@ func editDistance(a, b string) int {
 func printConfig(w io.Writer, fs *flag.FlagSet, cfg *serveConfig) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintln(bw, "# tern serve: effective settings; the comment after each says where it came from")
-	fmt.Fprintln(bw, "# (default, file, env VARIABLE or flag).")
+	fmt.Fprintln(bw, "# (default, file, env VARIABLE or flag). Defaults are commented out: some depend on")
+	fmt.Fprintln(bw, "# whether they are given at all (admin-listen) or on the machine (event-loops), so")
+	fmt.Fprintln(bw, "# this output, used as a --config file, runs the broker the same way.")
 	if cfg.file != "" {
 		fmt.Fprintf(bw, "# Config file: %s\n", cfg.file)
 	}
@@ -365,7 +367,12 @@ func printConfig(w io.Writer, fs *flag.FlagSet, cfg *serveConfig) error {
 	for _, g := range groupFlags(fs) {
 		fmt.Fprintf(tw, "\n# %s\n", g.title)
 		for _, f := range g.flags {
-			fmt.Fprintf(tw, "%s = %s\t# %s\n", f.Name, tomlValue(flagType(f), f.Value.String()), cfg.sourceOf(f.Name))
+			src := cfg.sourceOf(f.Name)
+			comment := ""
+			if src == "default" {
+				comment = "# "
+			}
+			fmt.Fprintf(tw, "%s%s = %s\t# %s\n", comment, f.Name, tomlValue(flagType(f), f.Value.String()), src)
 		}
 	}
 	if err := tw.Flush(); err != nil {

@@ -259,6 +259,7 @@ func TestPrintConfig(t *testing.T) {
 
 	lines := map[string]string{} // key → the rest of its line
 	for line := range strings.SplitSeq(out.String(), "\n") {
+		line = strings.TrimPrefix(line, "# ") // defaults are printed commented out
 		if k, rest, ok := strings.Cut(line, " = "); ok && !strings.HasPrefix(k, "#") {
 			lines[k] = strings.Join(strings.Fields(rest), " ")
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tern-mqtt/tern/auth"
+	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/engine"
 	"github.com/tern-mqtt/tern/wal"
 )
@@ -66,7 +67,7 @@ func newServeFlags() (*flag.FlagSet, *serveSettings) {
 	fs.IntVar(&o.MaxInflight, "max-inflight", 1024, "Receive Maximum: QoS 1/2 messages in flight per direction per client (1-65535)")
 	fs.IntVar(&o.MaxQueuedMessages, "max-queued-messages", 1000, "messages queued per session while offline or over the in-flight window (0: no limit, as Mosquitto's max_queued_messages 0; --max-queued-bytes still applies)")
 	fs.IntVar(&o.MaxQueuedBytes, "max-queued-bytes", 64<<20, "bytes queued per session")
-	fs.UintVar(&s.maxSessionExp, "max-session-expiry", 0xFFFFFFFF, "cap on Session Expiry Interval in seconds (4294967295: no cap)")
+	fs.UintVar(&s.maxSessionExp, "max-session-expiry", 0xFFFFFFFF, "cap on Session Expiry Interval in seconds (4294967295: no cap; 0: every session ends with its connection, as if clean)")
 	fs.UintVar(&s.topicAliasMax, "topic-alias-max", 1024, "Topic Alias Maximum announced to 5.0 clients (0: no aliases)")
 	fs.UintVar(&s.maxKeepAlive, "max-keepalive", 65535, "largest keep-alive in seconds; 5.0 clients asking more, or 0, are told this as Server Keep Alive")
 	fs.IntVar(&o.MaxOutboundBytes, "max-outbound-bytes", 4<<20, "unsent bytes per connection; over it, QoS 0 publishers sending to it stop being read until it drains to half, or, once it has not drained for a second, its QoS 0 messages are dropped")
@@ -127,6 +128,50 @@ the environment over the file. docs/configuration.md describes each setting.
 flags:
 `
 
+// check refuses settings serve cannot run with, and zeros that the engine
+// would otherwise quietly replace by its defaults.
+func (s *serveSettings) check() error {
+	o := &s.o
+	switch {
+	case s.topicAliasMax > 65535:
+		return errors.New("--topic-alias-max must be 0-65535")
+	case s.maxKeepAlive < 1 || s.maxKeepAlive > 65535:
+		return errors.New("--max-keepalive must be 1-65535")
+	case o.MaxInflight < 1 || o.MaxInflight > 65535:
+		return errors.New("--max-inflight must be 1-65535")
+	case s.maxSessionExp > 0xFFFFFFFF:
+		return errors.New("--max-session-expiry must be 0-4294967295")
+	case o.MaxQueuedMessages < 0:
+		return errors.New("--max-queued-messages must be 0 (no limit) or positive")
+	case o.MaxPacketSize < 1 || o.MaxPacketSize > codec.MaxPacketSize:
+		return fmt.Errorf("--max-packet-size must be 1-%d", codec.MaxPacketSize)
+	case o.MaxQueuedBytes < 1:
+		return errors.New("--max-queued-bytes must be positive")
+	case o.MaxOutboundBytes < 1:
+		return errors.New("--max-outbound-bytes must be positive")
+	case o.ConnectTimeout <= 0:
+		return errors.New("--connect-timeout must be positive")
+	case o.SlowConsumerAfter <= 0:
+		return errors.New("--slow-consumer-timeout must be positive")
+	case o.MaxConnections < 1:
+		return errors.New("--max-connections must be positive")
+	case s.shutdownTimeout <= 0:
+		return errors.New("--shutdown-timeout must be positive")
+	}
+	if _, err := newLogger(s.logLevel, s.logFormat); err != nil {
+		return err
+	}
+	if _, err := wal.ParseDurability(s.durability); err != nil {
+		return err
+	}
+	switch s.tlsClientAuth {
+	case "none", "request", "require":
+	default:
+		return fmt.Errorf("bad --tls-client-auth %q: want none, request or require", s.tlsClientAuth)
+	}
+	return nil
+}
+
 // serve parses the serve flags, runs the broker until SIGINT or SIGTERM and
 // returns the exit code.
 func serve(args []string) int {
@@ -144,6 +189,11 @@ func serve(args []string) int {
 	cfg, err := loadConfig(fs, os.Environ())
 	if err != nil {
 		return configErr(err)
+	}
+	// Checked before --print-config too: what it prints must be what serve
+	// would run with.
+	if err := s.check(); err != nil {
+		return usageErr(err.Error())
 	}
 	if s.printConfig {
 		if err := printConfig(os.Stdout, fs, cfg); err != nil {
@@ -167,21 +217,10 @@ func serve(args []string) int {
 		return 2
 	}
 	cfg.warnUnknownEnv(logger)
-	switch {
-	case topicAliasMax > 65535:
-		return usageErr("--topic-alias-max must be 0-65535")
-	case maxKeepAlive < 1 || maxKeepAlive > 65535:
-		return usageErr("--max-keepalive must be 1-65535")
-	case o.MaxInflight < 1 || o.MaxInflight > 65535:
-		return usageErr("--max-inflight must be 1-65535")
-	case maxSessionExp > 0xFFFFFFFF:
-		return usageErr("--max-session-expiry must fit 32 bits")
-	}
 	if o.MaxQueuedMessages == 0 {
 		o.MaxQueuedMessages = -1 // engine: negative means no limit
-	} else if o.MaxQueuedMessages < 0 {
-		return usageErr("--max-queued-messages must be 0 (no limit) or positive")
 	}
+	o.NoSessionExpiry = maxSessionExp == 0
 	o.TopicAliasMax = uint16(topicAliasMax)
 	o.NoTopicAlias = topicAliasMax == 0
 	o.MaxKeepAlive = uint16(maxKeepAlive)
@@ -267,6 +306,10 @@ func serve(args []string) int {
 				return 1
 			}
 			token = strings.TrimSpace(string(b))
+			if token == "" { // an open endpoint by accident: it can delete sessions
+				logger.Error("the admin token file is empty", "file", adminTokenFile)
+				return 1
+			}
 		}
 		var err error
 		admin, err = startAdmin(adminOptions{Addr: adminListen, DataDir: dataDir, Token: token,
