@@ -47,7 +47,7 @@ flags of every command:
   --admin HOST:PORT   the broker's admin endpoint (default: read from
                       DIR/admin.addr with --data-dir, else 127.0.0.1:18083)
   --data-dir DIR      the broker's data directory, to find the endpoint
-  --token-file FILE   file holding the endpoint's bearer token
+  --token-file FILE   file holding the endpoint's bearer token (also --admin-token-file)
                       (the broker's --admin-token-file)
   --json              print the API's JSON answer instead of a table
 
@@ -150,6 +150,8 @@ func (c *ctl) commonFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.admin, "admin", c.admin, "`HOST:PORT` of the broker's admin endpoint (default: read from DIR/admin.addr with --data-dir, else "+defaultAdminAddr+")")
 	fs.StringVar(&c.dataDir, "data-dir", c.dataDir, "the broker's data `DIR`, whose admin.addr names the endpoint")
 	fs.StringVar(&c.tokenFile, "token-file", c.tokenFile, "`FILE` holding the endpoint's bearer token (the broker's --admin-token-file)")
+	// The name serve and tern wal tail use for the same file.
+	fs.StringVar(&c.tokenFile, "admin-token-file", c.tokenFile, "the same as --token-file")
 	fs.BoolVar(&c.json, "json", c.json, "print the API's JSON answer instead of a table")
 }
 

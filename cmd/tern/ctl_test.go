@@ -343,4 +343,5 @@ func TestCtlToken(t *testing.T) {
 		t.Fatalf("stats with the token:\n%s", out)
 	}
 	e.ctlOK(t, "sessions", "list", "--token-file", good)
+	e.ctlOK(t, "--admin-token-file", good, "stats") // the name serve and tern wal tail use
 }
