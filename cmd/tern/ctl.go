@@ -47,8 +47,8 @@ flags of every command:
   --admin HOST:PORT   the broker's admin endpoint (default: read from
                       DIR/admin.addr with --data-dir, else 127.0.0.1:18083)
   --data-dir DIR      the broker's data directory, to find the endpoint
-  --token-file FILE   file holding the endpoint's bearer token (also --admin-token-file)
-                      (the broker's --admin-token-file)
+  --token-file FILE   file holding the endpoint's bearer token (the broker's
+                      --admin-token-file; that name works here too)
   --json              print the API's JSON answer instead of a table
 
 A list prints one page (--limit, default 100, at most 10000) and says on
