@@ -256,7 +256,7 @@ func (s *Server) DeleteSession(ctx context.Context, clientID string) error {
 		case c == nil:
 			s.endSession(sess, "deleted by an administrator")
 			s.log.Info("session deleted by an administrator", "client_id", clientID)
-			return nil
+			return s.durable(ctx)
 		}
 		c.kick(codec.AdministrativeAction)
 		kicked = true
@@ -380,6 +380,9 @@ type RetainedQuery struct {
 // Retained returns a page of retained messages (without payloads) and
 // whether more follow. The filter must be a valid topic filter.
 func (s *Server) Retained(q RetainedQuery) (page []RetainedInfo, more bool, err error) {
+	if s.started.Load() == 0 {
+		return nil, false, ErrNotStarted
+	}
 	if q.Filter == "" {
 		q.Filter = "#"
 	}
@@ -408,6 +411,9 @@ func (s *Server) Retained(q RetainedQuery) (page []RetainedInfo, more bool, err 
 
 // RetainedMessage returns the retained message of topic, payload included.
 func (s *Server) RetainedMessage(topic string) (RetainedInfo, error) {
+	if s.started.Load() == 0 {
+		return RetainedInfo{}, ErrNotStarted
+	}
 	m, ok, err := s.retainedFor([]byte(topic)).Get(topic)
 	if err != nil {
 		return RetainedInfo{}, err
@@ -436,9 +442,6 @@ func (s *Server) DeleteRetained(ctx context.Context, topic string) error {
 	m := message.New([]byte(topic), nil, nil, 0, true, 0, time.Now())
 	defer m.Release()
 	tx := s.newTx(wal.KindPublish, "")
-	if s.store != nil && tx == nil {
-		return wal.ErrUnavailable
-	}
 	if err := s.storeRetained(m, tx); err != nil {
 		if tx != nil {
 			tx.submit(nil)
@@ -450,6 +453,24 @@ func (s *Server) DeleteRetained(ctx context.Context, topic string) error {
 	}
 	done := make(chan error, 1)
 	tx.submit(func(err error) { done <- err })
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// durable returns once everything submitted to the store so far is durable
+// (the committer completes batches in order), with its error; at once
+// without a store.
+func (s *Server) durable(ctx context.Context) error {
+	tx := s.newTx(wal.KindNone, "")
+	if tx == nil {
+		return nil
+	}
+	done := make(chan error, 1)
+	tx.barrier(func(err error) { done <- err })
 	select {
 	case err := <-done:
 		return err

@@ -17,9 +17,6 @@ import (
 // retained message, routes the message and acknowledges it.
 func (c *conn) handlePublish(p *codec.Publish) error {
 	s := c.srv
-	h := s.hot(c)
-	h.msgsIn[min(p.QoS, 2)].Add(1)
-	h.pubBytesIn[min(p.QoS, 2)].Add(int64(len(p.Topic) + len(p.Payload)))
 	topic := p.Topic
 	if c.version >= codec.Version5 {
 		if len(p.Props.SubscriptionIDs) > 0 { // MQTT-3.3.4-6
@@ -44,6 +41,9 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 			}
 		}
 	}
+	h := s.hot(c) // counted as received, whatever becomes of it below
+	h.msgsIn[min(p.QoS, 2)].Add(1)
+	h.pubBytesIn[min(p.QoS, 2)].Add(int64(len(topic) + len(p.Payload)))
 	if r := c.rules(); r != nil && !r.CanPublish(topic) {
 		c.srv.stats.aclDenied.Add(1)
 		return c.publishDenied(p, codec.NotAuthorized)

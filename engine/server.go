@@ -270,6 +270,7 @@ func New(o Options) *Server {
 		retainedReaders: make(chan struct{}, 16),
 	}
 	s.conns.init()
+	s.stats.hot = new([statStripes]hotStats)
 	s.sys = retain.NewMemory(retain.Options{Logger: o.Logger})
 	if s.store == nil {
 		s.retained = retain.NewMemory(s.retainOptions())

@@ -21,9 +21,16 @@ func TestConnectionStructSizes(t *testing.T) {
 }
 
 // TestHotStatsFillTwoCacheLines: a stripe of the per-message counters is
-// exactly two cache lines, so that neighbouring stripes never share one.
+// exactly two cache lines and the stripes start on a line, so that
+// neighbouring stripes never share one.
 func TestHotStatsFillTwoCacheLines(t *testing.T) {
 	if n := unsafe.Sizeof(hotStats{}); n != 128 {
 		t.Fatalf("hotStats is %d bytes, want 128", n)
+	}
+	for range 10 {
+		s := New(Options{})
+		if p := uintptr(unsafe.Pointer(s.stats.hot)); p%64 != 0 {
+			t.Fatalf("stripes at %#x: not on a cache line", p)
+		}
 	}
 }

@@ -28,7 +28,9 @@ type hotStats struct {
 
 // Stats are the server's counters.
 type Stats struct {
-	hot                                     [statStripes]hotStats
+	// hot is allocated on its own: 2 KiB is a size class of its own, so
+	// the array starts on a cache line and no two stripes share one.
+	hot                                     *[statStripes]hotStats
 	acceptErrors, refusedConns              atomic.Int64
 	droppedSlow, droppedQueue, droppedLarge atomic.Int64 // QoS 0 deliveries dropped, by why
 	refused, expired                        atomic.Int64
@@ -96,8 +98,8 @@ type Snapshot struct {
 	// of those, by QoS.
 	PublishBytesIn  [3]int64
 	PublishBytesOut [3]int64
-	BytesIn     int64    // bytes read from clients
-	BytesOut    int64    // bytes written to clients
+	BytesIn         int64 // bytes read from clients
+	BytesOut        int64 // bytes written to clients
 
 	// DroppedQoS0 is the sum of the three below.
 	DroppedQoS0 int64
@@ -164,7 +166,9 @@ func (s *Server) Snapshot() Snapshot {
 		EventLoops:           s.opts.EventLoops,
 		Started:              s.startedAt(),
 	}
-	if s.retained != nil {
+	// With a store, recovery in Start sets s.retained: read it only once
+	// started is seen set (which orders the read after that write).
+	if s.started.Load() != 0 || s.store == nil {
 		snap.Retained, snap.RetainedBytes = s.retained.Len(), s.retained.Bytes()
 	}
 	snap.DroppedQoS0 = snap.DroppedSlow + snap.DroppedQueueFull + snap.DroppedTooLarge

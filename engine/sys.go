@@ -19,9 +19,11 @@ import (
 
 const sysPrefix = "$SYS/"
 
-// isSysTopic reports whether a topic is one of the broker's own.
+// isSysTopic reports whether a topic is one of the broker's own: in the
+// "$SYS" level, that level itself included (a filter "$SYS/#" matches it and
+// reads only the broker's retained values).
 func isSysTopic[T string | []byte](topic T) bool {
-	return len(topic) >= len(sysPrefix) && string(topic[:len(sysPrefix)]) == sysPrefix
+	return len(topic) >= 4 && string(topic[:4]) == "$SYS" && (len(topic) == 4 || topic[4] == '/')
 }
 
 // retainedFor returns the index holding the retained message of topic.
@@ -90,9 +92,27 @@ func (s *Server) publishSys(last map[string][]byte) {
 		if _, err := s.sys.Set(m, nil); err != nil {
 			s.log.Warn("cannot keep a $SYS value", "topic", topic, "err", err)
 		}
-		s.route(m, now.UnixNano(), nil)
+		s.routeOnline(m, now.UnixNano())
 		m.Release()
 	}
+}
+
+// routeOnline routes a $SYS value to the sessions that are connected only:
+// an offline session would queue every round and get a burst of stale
+// values on reconnecting (the retained value is what it wants then).
+func (s *Server) routeOnline(m *message.Message, now int64) {
+	res := s.router.Match(m.Topic)
+	online := *res // the result is the router's cached one: not to be changed
+	online.Subs = nil
+	for _, sub := range res.Subs {
+		sub.Key.Lock()
+		on := sub.Key.Owner() != nil
+		sub.Key.Unlock()
+		if on {
+			online.Subs = append(online.Subs, sub)
+		}
+	}
+	s.routeMatched(m, &online, now, nil, nil, nil)
 }
 
 // sysFilter reports whether filter can match a $SYS topic: only a filter

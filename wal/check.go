@@ -50,7 +50,9 @@ func checkStore(fs vfs.FS, dir string, w io.Writer) error {
 	fmt.Fprintf(w, "checking store %s\n", dir)
 	db, closeDB, err := openReadOnly(fs, dir)
 	if err != nil {
-		fmt.Fprintf(w, "DAMAGED: cannot open: %v\n", err)
+		if !errors.Is(err, ErrLocked) { // in use is not damage: the caller says so
+			fmt.Fprintf(w, "DAMAGED: cannot open: %v\n", err)
+		}
 		return err
 	}
 	defer closeDB()

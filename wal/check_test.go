@@ -2,6 +2,7 @@ package wal
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -89,7 +90,11 @@ func TestCheckRefusesRunningBroker(t *testing.T) {
 	s := openTest(t, vfs.Default, Options{Dir: dir})
 	defer s.Close()
 	var out bytes.Buffer
-	if err := Check(dir, &out); err == nil || !strings.Contains(out.String(), "cannot open") {
+	err := Check(dir, &out)
+	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("Check of a locked store: %v\n%s", err, out.String())
+	}
+	if strings.Contains(out.String(), "DAMAGED") { // in use is not damage
+		t.Fatalf("Check of a locked store reports damage:\n%s", out.String())
 	}
 }

@@ -31,8 +31,7 @@ func newStoreMetrics() storeMetrics {
 }
 
 // WriteMetrics writes the store's metrics in the Prometheus text format:
-// the commit and sync latency histograms, its counters, and whether it
-// takes work.
+// the commit latency histogram, its counters, and whether it takes work.
 func (s *Store) WriteMetrics(w io.Writer) {
 	st := s.Stats()
 	metrics.WriteCounterUint64(w, "tern_wal_changes_total", st.Changes)
