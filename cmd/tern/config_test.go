@@ -335,6 +335,14 @@ func TestConfigGroups(t *testing.T) {
 
 // TestConfigReferenceUpToDate: docs/configuration.md is what gendocs
 // writes from the flags now.
+func TestCLIReferenceUpToDate(t *testing.T) {
+	have, err := os.ReadFile(filepath.Join("..", "..", cliPath))
+	testutil.Require(t, err, "read the CLI reference")
+	if !bytes.Equal(have, cliReference()) {
+		t.Fatalf("%s is stale: run `go run ./cmd/tern gendocs` (or `make docs`)", cliPath)
+	}
+}
+
 func TestConfigReferenceUpToDate(t *testing.T) {
 	have, err := os.ReadFile(filepath.Join("..", "..", referencePath))
 	testutil.Require(t, err, "read the reference")

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -74,7 +75,9 @@ func startSub(t *testing.T, args ...string) *subRun {
 		select {
 		case <-s.code:
 		case <-time.After(10 * time.Second):
-			t.Error("tern sub did not return")
+			buf := make([]byte, 1<<22)
+			buf = buf[:runtime.Stack(buf, true)]
+			t.Errorf("tern sub did not return; stderr %s\nDIAG %s", s.stderr.String(), buf)
 		}
 	})
 	deadline := time.Now().Add(5 * time.Second)
