@@ -105,7 +105,7 @@ type Snapshot struct {
 	DroppedQoS0 int64
 	// DroppedSlow: QoS 0 deliveries to a subscriber that stalled over the
 	// outbound bound; DroppedQueueFull: QoS 0 deliveries its full session
-	// queue had no room for; DroppedTooLarge: deliveries over the client's
+	// queue had no room for, or dropped from it for a newer message; DroppedTooLarge: deliveries over the client's
 	// Maximum Packet Size (MQTT-3.1.2-25).
 	DroppedSlow, DroppedQueueFull, DroppedTooLarge int64
 	Refused                                        int64 // QoS 1/2 deliveries refused by a full session queue
@@ -150,7 +150,7 @@ func (s *Server) Snapshot() Snapshot {
 		Sessions:             s.sessions.Len(),
 		Subscriptions:        s.router.Count(),
 		DroppedSlow:          st.droppedSlow.Load(),
-		DroppedQueueFull:     st.droppedQueue.Load(),
+		DroppedQueueFull:     st.droppedQueue.Load() + s.sessions.EvictedQoS0(),
 		DroppedTooLarge:      st.droppedLarge.Load(),
 		Refused:              st.refused.Load(),
 		Expired:              st.expired.Load(),

@@ -407,6 +407,9 @@ func (s *Session) dropOldestQoS0() bool {
 			s.queueBytes -= d.Msg.Size()
 			s.queueQoS0--
 			d.Msg.Release()
+			if s.opts.evicted != nil {
+				s.opts.evicted.Add(1)
+			}
 			return true
 		}
 	}

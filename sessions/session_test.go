@@ -141,14 +141,17 @@ func TestQoS2OutboundFlowAndRedeliveryOrder(t *testing.T) {
 }
 
 func TestQueueBoundsDropOldestQoS0First(t *testing.T) {
-	_, s := newTestSession(t, Options{MaxQueuedMessages: 3, MaxQueuedBytes: 1 << 20})
+	tb, s := newTestSession(t, Options{MaxQueuedMessages: 3, MaxQueuedBytes: 1 << 20})
 	now := time.Now().UnixNano()
 	s.Offer(Delivery{Msg: msg("q0-old", 0, 1), QoS: 0}, now, true)
 	s.Offer(Delivery{Msg: msg("q1-a", 1, 1), QoS: 1}, now, true)
 	s.Offer(Delivery{Msg: msg("q1-b", 1, 1), QoS: 1}, now, true)
-	// Full: the oldest QoS 0 makes room.
+	// Full: the oldest QoS 0 makes room, and that loss is counted.
 	if _, _, drop := s.Offer(Delivery{Msg: msg("q1-c", 1, 1), QoS: 1}, now, true); drop != Accepted {
 		t.Fatalf("drop = %v", drop)
+	}
+	if n := tb.EvictedQoS0(); n != 1 {
+		t.Fatalf("evicted = %d, want 1", n)
 	}
 	// Full of QoS 1: a new QoS 1 is refused, a new QoS 0 dropped.
 	if _, _, drop := s.Offer(Delivery{Msg: msg("q1-d", 1, 1), QoS: 1}, now, true); drop != RefusedQueueFull {

@@ -19,6 +19,10 @@ type Options struct {
 	Shards            int // session table shards; default 256
 	MaxQueuedMessages int // per session offline/overflow queue length; default 1000; negative: no limit (the byte bound still applies)
 	MaxQueuedBytes    int // per session queue bytes (topic+payload+properties); default 64 MiB
+
+	// evicted counts queued QoS 0 deliveries dropped to make room for a
+	// newer one; set by NewTable to its counter.
+	evicted *atomic.Int64
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -44,7 +48,9 @@ type Table struct {
 	seed   maphash.Seed
 	shards []tableShard
 	count  atomic.Int64
-	nextID atomic.Uint64
+	// evicted: see Options.evicted.
+	evicted atomic.Int64
+	nextID  atomic.Uint64
 }
 
 type tableShard struct {
@@ -55,7 +61,9 @@ type tableShard struct {
 // NewTable returns an empty table.
 func NewTable(o Options) *Table {
 	o.EnsureDefaults()
-	t := &Table{opts: o, seed: maphash.MakeSeed(), shards: make([]tableShard, o.Shards)}
+	t := &Table{seed: maphash.MakeSeed(), shards: make([]tableShard, o.Shards)}
+	o.evicted = &t.evicted
+	t.opts = o
 	for i := range t.shards {
 		t.shards[i].m = make(map[string]*Session)
 	}
@@ -120,6 +128,10 @@ func (t *Table) Remove(s *Session) bool {
 	s.mu.Unlock()
 	return true
 }
+
+// EvictedQoS0 returns how many queued QoS 0 deliveries were dropped to make
+// room in a full queue for newer ones: a loss like any other, to be counted.
+func (t *Table) EvictedQoS0() int64 { return t.evicted.Load() }
 
 // Len returns the number of sessions.
 func (t *Table) Len() int { return int(t.count.Load()) }

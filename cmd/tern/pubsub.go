@@ -182,6 +182,9 @@ func subCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	w := newWire(o, errw)
 	c, err := connect(tctx, o, w, onMessage)
 	if err != nil {
+		if ctx.Err() != nil { // interrupted while connecting: a normal end too
+			return exitOK
+		}
 		return o.fail(tctx, errw, err)
 	}
 	// finish acknowledges what was handed over and disconnects.
@@ -197,6 +200,12 @@ func subCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		stopOnce()
 		c.disconnect()
+		// Interrupted while waiting for SUBACK: a normal end, as it is
+		// later (the -d trace shows SUBACK before the library has passed it
+		// on, so a script or a test may well interrupt sub right then).
+		if ctx.Err() != nil {
+			return exitOK
+		}
 		return o.fail(tctx, errw, fmt.Errorf("subscribe: %w", err))
 	}
 	refused := 0

@@ -17,6 +17,10 @@ import (
 // connectTimeout bounds the TCP and TLS handshakes and the wait for CONNACK.
 const connectTimeout = 15 * time.Second
 
+// disconnectTimeout bounds how long disconnect waits for DISCONNECT to be
+// written and the library to let go of the connection.
+const disconnectTimeout = time.Second
+
 // mqttClient is one connection of tern pub or tern sub to the broker. Two
 // kinds implement it: v5Client drives paho.golang for MQTT 5.0, v3Client
 // paho.mqtt.golang for 3.1.1 and 3.1. Everything else (flags, messages,

@@ -29,10 +29,18 @@ import (
 // plain listener.
 func brokerArgs(t *testing.T, o engine.Options) []string {
 	t.Helper()
+	_, args := startBroker(t, o)
+	return args
+}
+
+// startBroker starts a broker with o and returns it and the -h and -p flags
+// of its plain listener.
+func startBroker(t *testing.T, o engine.Options) (*engine.Server, []string) {
+	t.Helper()
 	s := testutil.StartBroker(t, o)
 	host, port, err := net.SplitHostPort(s.Addr().String())
 	testutil.Require(t, err, "broker address")
-	return []string{"-h", host, "-p", port}
+	return s, []string{"-h", host, "-p", port}
 }
 
 // runPub runs tern pub with args and stdin and returns its exit code and
@@ -75,16 +83,18 @@ func startSub(t *testing.T, args ...string) *subRun {
 		select {
 		case <-s.code:
 		case <-time.After(10 * time.Second):
-			buf := make([]byte, 1<<22)
+			// The goroutines show where it is stuck.
+			buf := make([]byte, 1<<20)
 			buf = buf[:runtime.Stack(buf, true)]
-			t.Errorf("tern sub did not return; stderr %s\nDIAG %s", s.stderr.String(), buf)
+			t.Errorf("tern sub did not return; stderr:\n%s\ngoroutines:\n%s", s.stderr.String(), buf)
 		}
 	})
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(s.stderr.String(), "received SUBACK") {
 		select {
 		case code := <-s.code:
-			t.Fatalf("tern sub %q ended before subscribing: exit code %d: %s", args, code, s.stderr.String())
+			s.code <- code // for the cleanup, which would wait for it in vain
+			t.Fatalf("tern sub %q ended early (before the test published anything): exit code %d: %s", args, code, s.stderr.String())
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
@@ -211,9 +221,11 @@ func TestPubFile(t *testing.T) {
 // -n sends an empty message; with -r it deletes the retained message.
 func TestPubNull(t *testing.T) {
 	broker := brokerArgs(t, engine.Options{})
-	mustPub(t, "", join(broker, "-t", "null", "-m", "kept", "-r")...)
+	// At QoS 1 the broker has stored (or deleted) the retained message when
+	// pub returns; at QoS 0 it may not even have read the PUBLISH yet.
+	mustPub(t, "", join(broker, "-t", "null", "-m", "kept", "-r", "-q", "1")...)
 	sub := startSub(t, join(broker, "-t", "null", "-C", "2", "-v", "-W", "8")...)
-	mustPub(t, "", join(broker, "-t", "null", "-n", "-r")...)
+	mustPub(t, "", join(broker, "-t", "null", "-n", "-r", "-q", "1")...)
 	code, out := sub.wait(t)
 	testutil.Equal(t, code, 0, "sub exit code")
 	testutil.Equal(t, out, "null kept\nnull (null)\n", "sub output")
@@ -238,7 +250,7 @@ func TestSubTimeout(t *testing.T) {
 		t.Errorf("-W 0.3 took %v", d)
 	}
 	// -C and -W: the count comes first.
-	mustPub(t, "", join(broker, "-t", "early", "-m", "x", "-r")...)
+	mustPub(t, "", join(broker, "-t", "early", "-m", "x", "-r", "-q", "1")...)
 	code, out, _ = runSub(t, join(broker, "-t", "early", "-C", "1", "-W", "5")...)
 	testutil.Equal(t, code, 0, "exit code when the count comes first")
 	testutil.Equal(t, out, "x\n", "output")
@@ -314,7 +326,7 @@ func TestSubRefusedSubscription(t *testing.T) {
 		testutil.Equal(t, code, 1, "exit code with every subscription refused")
 		testutil.Equal(t, stderr, `tern sub: subscription to "secret/#" refused: `+reason+"\n", "stderr")
 
-		mustPub(t, "", join(broker, "-V", version, "-t", "open", "-m", "fine", "-r")...)
+		mustPub(t, "", join(broker, "-V", version, "-t", "open", "-m", "fine", "-r", "-q", "1")...)
 		code, out, stderr := runSub(t, join(broker, "-V", version, "-t", "secret/#", "-t", "open", "-C", "1", "-W", "5")...)
 		testutil.Equal(t, code, 0, "exit code with one subscription granted")
 		testutil.Equal(t, out, "fine\n", "output")
@@ -331,7 +343,10 @@ func TestSubNoRetained(t *testing.T) {
 	f := func(version string) {
 		t.Helper()
 		topic := "stale/" + version
-		mustPub(t, "", join(broker, "-V", version, "-t", topic, "-m", "old", "-r")...)
+		// At QoS 0 the broker may take the PUBLISH after sub's SUBSCRIBE,
+		// and pass "old" on as a live message that -R does not leave out:
+		// at QoS 1 it is retained before pub returns.
+		mustPub(t, "", join(broker, "-V", version, "-t", topic, "-m", "old", "-r", "-q", "1")...)
 		sub := startSub(t, join(broker, "-V", version, "-t", topic, "-R", "-C", "1", "-v", "-W", "8")...)
 		mustPub(t, "", join(broker, "-V", version, "-t", topic, "-m", "new")...)
 		code, out := sub.wait(t)
@@ -378,8 +393,10 @@ func TestSubRemoveRetained(t *testing.T) {
 	f := func(version string) {
 		t.Helper()
 		prefix := "rr" + version + "/"
-		mustPub(t, "", join(broker, "-V", version, "-t", prefix+"a", "-m", "A", "-r")...)
-		mustPub(t, "", join(broker, "-V", version, "-t", prefix+"b", "-m", "B", "-r")...)
+		// At QoS 1, so that both are retained before sub subscribes (a live
+		// one would be printed and counted, not removed).
+		mustPub(t, "", join(broker, "-V", version, "-t", prefix+"a", "-m", "A", "-r", "-q", "1")...)
+		mustPub(t, "", join(broker, "-V", version, "-t", prefix+"b", "-m", "B", "-r", "-q", "1")...)
 		// -R -C 2 counts the two deletions coming back live, so the
 		// deletions are done when sub ends.
 		code, out, stderr := runSub(t, join(broker, "-V", version, "-t", prefix+"#", "--remove-retained", "-R", "-C", "2", "-v", "-W", "5")...)
@@ -625,7 +642,7 @@ func TestPubSubRefused(t *testing.T) {
 // With -c the session outlives sub: a message published while it is away
 // comes on the next run, once, because sub acknowledged it before leaving.
 func TestSubPersistentSession(t *testing.T) {
-	broker := brokerArgs(t, engine.Options{})
+	srv, broker := startBroker(t, engine.Options{})
 	f := func(version string) {
 		t.Helper()
 		id := "persist-" + version
@@ -638,6 +655,14 @@ func TestSubPersistentSession(t *testing.T) {
 		code, out, stderr := runSub(t, join(args, "-C", "1", "-W", "5")...)
 		testutil.Equal(t, code, 0, "second run exit code; stderr "+stderr)
 		testutil.Equal(t, out, "away/"+version+" while away\n", "second run output")
+		// sub has sent PUBACK and DISCONNECT, but the broker reads them in
+		// its own time: a third run that connected before it did would take
+		// the session over with the message still in flight, and get it again
+		// (as MQTT requires). Once the broker has closed the connection it
+		// has read all of it: the message must be acknowledged by then.
+		info := offlineSession(t, srv, id)
+		testutil.Equal(t, info.Inflight, 0, "messages in flight after the second run (not acknowledged before DISCONNECT?)")
+		testutil.Equal(t, info.Queued, 0, "messages queued after the second run")
 		code, out, _ = runSub(t, join(args, "-W", "0.3")...)
 		testutil.Equal(t, code, 27, "third run exit code")
 		testutil.Equal(t, out, "", "third run output (a redelivery?)")
@@ -646,13 +671,42 @@ func TestSubPersistentSession(t *testing.T) {
 	f("311")
 }
 
+// offlineSession waits until the broker has closed the connection of the
+// session of client id, and returns the session.
+func offlineSession(t *testing.T, srv *engine.Server, id string) engine.SessionInfo {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		info, _, err := srv.Session(id)
+		testutil.Require(t, err, "session "+id)
+		if !info.Online {
+			return info
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session %s still online 5s after its client left", id)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // Cancelling sub's context (SIGINT) ends it with exit code 0.
 func TestSubInterrupt(t *testing.T) {
 	broker := brokerArgs(t, engine.Options{})
 	sub := startSub(t, join(broker, "-t", "quiet", "-W", "8")...)
 	sub.cancel()
 	code, _ := sub.wait(t)
-	testutil.Equal(t, code, 0, "exit code")
+	testutil.Equal(t, code, 0, "exit code; stderr "+sub.stderr.String())
+
+	// Interrupted before it has connected and subscribed: the same. (The
+	// -d trace shows SUBACK as it is read, before the library passes it on,
+	// so the cancel above may also come while sub waits for it.)
+	for _, version := range []string{"5", "311"} {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		var stdout, stderr bytes.Buffer
+		code := subCmd(ctx, join(broker, "-V", version, "-t", "quiet", "-W", "8"), &stdout, &stderr)
+		testutil.Equal(t, code, 0, "-V "+version+" exit code when interrupted at once; stderr "+stderr.String())
+	}
 }
 
 // -d prints the packets, as mosquitto's clients do.

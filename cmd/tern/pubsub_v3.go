@@ -113,7 +113,9 @@ func (c *v3Client) subscribe(ctx context.Context, filters []string, qos byte, _ 
 
 func (c *v3Client) disconnect() {
 	c.closing.Store(true)
-	c.mc.Disconnect(1000) // returns once DISCONNECT is sent, waiting 1s at most
+	// Returns once DISCONNECT is sent and the connection closed, or after
+	// disconnectTimeout at most.
+	c.mc.Disconnect(uint(disconnectTimeout / time.Millisecond))
 }
 
 // wait waits for t or ctx.

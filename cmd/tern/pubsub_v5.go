@@ -17,6 +17,7 @@ import (
 // dial ourselves.
 type v5Client struct {
 	pc      *paho.Client
+	nc      net.Conn // the connection under paho (the wire)
 	o       *clientOpts
 	lostc   chan error
 	closing atomic.Bool // disconnect was called: the errors that follow are ours
@@ -27,7 +28,7 @@ func connectV5(ctx context.Context, o *clientOpts, dial func() (net.Conn, error)
 	if err != nil {
 		return nil, err
 	}
-	c := &v5Client{o: o, lostc: make(chan error, 1)}
+	c := &v5Client{o: o, nc: nc, lostc: make(chan error, 1)}
 	c.pc = paho.NewClient(paho.ClientConfig{
 		Conn: nc,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
@@ -132,10 +133,30 @@ func (c *v5Client) disconnect() {
 	if p := c.o.props[propDisconnect]; p != nil {
 		d.Properties = &paho.DisconnectProperties{ReasonString: p.reasonString, SessionExpiryInterval: p.sessionExpiry, User: userProps(p)}
 	}
-	_ = c.pc.Disconnect(d)
-	select { // paho's goroutines end once the connection is closed
-	case <-c.pc.Done():
-	case <-time.After(5 * time.Second):
+	// paho's Disconnect writes DISCONNECT with no deadline, then closes the
+	// connection and waits, with no bound, for its goroutines to end. Bound
+	// both: the write by a deadline, the whole by disconnectTimeout, after
+	// which closing the connection ourselves ends any read or write paho is
+	// stuck in. Should it still not return, sub and pub end anyway; the
+	// process exits soon after.
+	_ = c.nc.SetWriteDeadline(time.Now().Add(disconnectTimeout))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.pc.Disconnect(d)
+	}()
+	t := time.NewTimer(disconnectTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+		return
+	case <-t.C:
+	}
+	_ = c.nc.Close()
+	t.Reset(disconnectTimeout)
+	select {
+	case <-done:
+	case <-t.C:
 	}
 }
 
