@@ -132,6 +132,13 @@ func (b *broker) spawn() (int64, error) {
 	}
 	fmt.Fprintf(lf, "=== crash test: start %d at %s: %s %s\n", b.starts, time.Now().Format(time.StampMilli), b.bin, strings.Join(args, " "))
 	cmd := exec.Command(b.bin, b.args...)
+	// The test's own TERN_CRASH_* knobs would reach tern serve as settings
+	// it does not know (a warning each): the broker gets only its flags.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "TERN_") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	cmd.Stdout, cmd.Stderr = lf, lf
 	err = cmd.Start()
 	_ = lf.Close()
