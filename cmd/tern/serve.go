@@ -157,6 +157,8 @@ func (s *serveSettings) check() error {
 		return errors.New("--max-connections must be positive")
 	case s.shutdownTimeout <= 0:
 		return errors.New("--shutdown-timeout must be positive")
+	case s.minFreeBytes == 0 || s.minFreeBytes < -1: // the store reads 0 as its 256 MiB default
+		return errors.New("--min-free-bytes must be positive, or -1 to turn the check off")
 	}
 	if _, err := newLogger(s.logLevel, s.logFormat); err != nil {
 		return err

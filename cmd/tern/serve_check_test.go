@@ -108,6 +108,7 @@ func TestRegress7SettingsChecked(t *testing.T) {
 	f("--slow-consumer-timeout", "0s")
 	f("--shutdown-timeout", "0s")
 	f("--max-connections", "0")
+	f("--min-free-bytes", "0")
 	f("--durability", "fast")
 	f("--log-format", "xml")
 	f("--tls-client-auth", "maybe")
