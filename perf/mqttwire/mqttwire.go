@@ -19,13 +19,23 @@ const HandshakeTimeout = 10 * time.Second
 // Dial connects to addr from 127.0.0.src and completes an MQTT 3.1.1
 // CONNECT (clean session) with clientID and keepAlive in seconds.
 func Dial(ctx context.Context, addr, clientID string, keepAlive uint16, src int) (net.Conn, error) {
+	return dial(ctx, addr, clientID, keepAlive, src, true)
+}
+
+// DialPersistent is Dial with Clean Session 0: the broker keeps the session
+// after the connection. The session must be new (a benchmark's own).
+func DialPersistent(ctx context.Context, addr, clientID string, keepAlive uint16, src int) (net.Conn, error) {
+	return dial(ctx, addr, clientID, keepAlive, src, false)
+}
+
+func dial(ctx context.Context, addr, clientID string, keepAlive uint16, src int, clean bool) (net.Conn, error) {
 	d := net.Dialer{Timeout: HandshakeTimeout, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(src))}}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	p := &codec.Packet{Type: codec.CONNECT}
-	p.Connect = codec.Connect{ProtocolVersion: codec.Version311, CleanStart: true, KeepAlive: keepAlive, ClientID: []byte(clientID)}
+	p.Connect = codec.Connect{ProtocolVersion: codec.Version311, CleanStart: clean, KeepAlive: keepAlive, ClientID: []byte(clientID)}
 	if err := RoundTrip(c, p, codec.CONNACK); err != nil {
 		c.Close()
 		return nil, fmt.Errorf("connect: %w", err)
@@ -33,6 +43,10 @@ func Dial(ctx context.Context, addr, clientID string, keepAlive uint16, src int)
 	if p.Connack.ReasonCode != codec.Success {
 		c.Close()
 		return nil, fmt.Errorf("connect refused: %v", p.Connack.ReasonCode)
+	}
+	if !clean && p.Connack.SessionPresent {
+		c.Close()
+		return nil, errors.New("connect: session present, the client id is taken")
 	}
 	return c, nil
 }

@@ -153,40 +153,25 @@ func openIdle(ctx context.Context, addr string, pid, n, subs, sources int, keepA
 		}
 	}()
 	start := time.Now()
-	var next, opened atomic.Int64
-	var firstErr error
-	var once sync.Once
-	var wg sync.WaitGroup
-	for range openWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				c, err := mqttwire.Dial(ctx, addr, "idle-"+strconv.Itoa(i), keepAlive, 1+i%sources)
-				if err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("connection %d: %w", i, err); cancel() })
-					return
-				}
-				conns[i] = c
-				for j := range subs {
-					if err := mqttwire.Subscribe(c, "idle/"+strconv.Itoa(i)+"/"+strconv.Itoa(j), 0); err != nil {
-						once.Do(func() { firstErr = fmt.Errorf("connection %d: %w", i, err); cancel() })
-						return
-					}
-				}
-				if k := opened.Add(1); k%1000 == 0 {
-					fmt.Fprintf(progress, "connrate: %d/%d idle connections open (%.1f s)\n", k, n, time.Since(start).Seconds())
-				}
+	var opened atomic.Int64
+	err = loadgen.Parallel(ctx, n, openWorkers, func(ctx context.Context, i int) error {
+		c, err := mqttwire.Dial(ctx, addr, "idle-"+strconv.Itoa(i), keepAlive, 1+i%sources)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		conns[i] = c
+		for j := range subs {
+			if err := mqttwire.Subscribe(c, "idle/"+strconv.Itoa(i)+"/"+strconv.Itoa(j), 0); err != nil {
+				return fmt.Errorf("connection %d: %w", i, err)
 			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
-		return res, firstErr
+		}
+		if k := opened.Add(1); k%1000 == 0 {
+			fmt.Fprintf(progress, "connrate: %d/%d idle connections open (%.1f s)\n", k, n, time.Since(start).Seconds())
+		}
+		return nil
+	})
+	if err != nil {
+		return res, err
 	}
 	res.Idle = n
 	res.OpenSecs = time.Since(start).Seconds()

@@ -12,11 +12,9 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/perf/loadgen"
 	"github.com/tern-mqtt/tern/perf/mqttwire"
 )
@@ -344,68 +342,21 @@ func (s *sessionSet) dropped() error {
 // 5,000 connections. The set is valid, to close, even with an error.
 func openSessions(ctx context.Context, addr string, n, sources int, keepAlive uint16, progress io.Writer) (*sessionSet, error) {
 	s := &sessionSet{conns: make([]net.Conn, n)}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	start := time.Now()
-	var next, opened atomic.Int64
-	var firstErr error
-	var once sync.Once
-	fail := func(err error) { once.Do(func() { firstErr = err; cancel() }) }
-	var wg sync.WaitGroup
-	for range openWorkers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				c, err := dialPersistent(ctx, addr, "dev-"+strconv.Itoa(i), keepAlive, 1+i%sources)
-				if err != nil {
-					fail(fmt.Errorf("connection %d: %w", i, err))
-					return
-				}
-				s.conns[i] = c
-				if err := mqttwire.Subscribe(c, "dev/"+strconv.Itoa(i)+"/cmd", 1); err != nil {
-					fail(fmt.Errorf("connection %d: %w", i, err))
-					return
-				}
-				if k := opened.Add(1); k%5000 == 0 || int(k) == n {
-					fmt.Fprintf(progress, "scrape: %d/%d sessions open (%.1f s)\n", k, n, time.Since(start).Seconds())
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr == nil && ctx.Err() != nil {
-		firstErr = ctx.Err()
-	}
-	return s, firstErr
-}
-
-// dialPersistent connects to addr from 127.0.0.src and completes an MQTT
-// 3.1.1 CONNECT with Clean Session 0, as mqttwire.Dial does with 1. The
-// session must be new.
-func dialPersistent(ctx context.Context, addr, clientID string, keepAlive uint16, src int) (net.Conn, error) {
-	d := net.Dialer{Timeout: mqttwire.HandshakeTimeout, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(src))}}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return nil, err
-	}
-	p := &codec.Packet{Type: codec.CONNECT}
-	p.Connect = codec.Connect{ProtocolVersion: codec.Version311, CleanStart: false, KeepAlive: keepAlive, ClientID: []byte(clientID)}
-	if err := mqttwire.RoundTrip(c, p, codec.CONNACK); err != nil {
-		c.Close()
-		return nil, fmt.Errorf("connect: %w", err)
-	}
-	if p.Connack.ReasonCode != codec.Success {
-		c.Close()
-		return nil, fmt.Errorf("connect refused: %v", p.Connack.ReasonCode)
-	}
-	if p.Connack.SessionPresent {
-		c.Close()
-		return nil, errors.New("connect: session present on a fresh broker")
-	}
-	return c, nil
+	var opened atomic.Int64
+	err := loadgen.Parallel(ctx, n, openWorkers, func(ctx context.Context, i int) error {
+		c, err := mqttwire.DialPersistent(ctx, addr, "dev-"+strconv.Itoa(i), keepAlive, 1+i%sources)
+		if err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		s.conns[i] = c
+		if err := mqttwire.Subscribe(c, "dev/"+strconv.Itoa(i)+"/cmd", 1); err != nil {
+			return fmt.Errorf("connection %d: %w", i, err)
+		}
+		if k := opened.Add(1); k%5000 == 0 || int(k) == n {
+			fmt.Fprintf(progress, "scrape: %d/%d sessions open (%.1f s)\n", k, n, time.Since(start).Seconds())
+		}
+		return nil
+	})
+	return s, err
 }

@@ -3,11 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tern-mqtt/tern/codec"
+	"github.com/tern-mqtt/tern/perf/loadgen"
 )
 
 const (
@@ -44,38 +44,21 @@ type fanSub struct {
 // then the publisher.
 func startFanout(ctx context.Context, d *dialer, n, qos1 int, errs *errorLog, ct *counters) (*fanout, error) {
 	f := &fanout{subs: make([]*fanSub, n)}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	var once sync.Once
-	var firstErr error
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	for range min(dialers, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n || ctx.Err() != nil {
-					return
-				}
-				qos := byte(0)
-				if i < qos1 {
-					qos = 1
-				}
-				s, err := dialFanSub(ctx, d, i, qos, errs, ct)
-				if err != nil {
-					once.Do(func() { firstErr = err; cancel() })
-					return
-				}
-				f.subs[i] = s
-			}
-		}()
-	}
-	wg.Wait()
-	if firstErr != nil {
+	err := loadgen.Parallel(ctx, n, dialers, func(ctx context.Context, i int) error {
+		qos := byte(0)
+		if i < qos1 {
+			qos = 1
+		}
+		s, err := dialFanSub(ctx, d, i, qos, errs, ct)
+		if err != nil {
+			return err
+		}
+		f.subs[i] = s
+		return nil
+	})
+	if err != nil {
 		f.stop()
-		return nil, fmt.Errorf("fan-out: %w", firstErr)
+		return nil, fmt.Errorf("fan-out: %w", err)
 	}
 	w, _, err := d.connect(ctx, session{clientID: "soak-f-pub", version: codec.Version311, clean: true})
 	if err != nil {
