@@ -398,13 +398,15 @@ func (a *adminServer) stats(w http.ResponseWriter, r *http.Request) {
 		RetainedMessages: s.Retained, RetainedBytes: s.RetainedBytes,
 		PacketsReceived: s.Received, MessagesReceived: newByQoS(s.MessagesIn), MessagesSent: newByQoS(s.MessagesOut),
 		BytesReceived: s.BytesIn, BytesSent: s.BytesOut,
-		MessagesDropped: map[string]int64{"slow_subscriber": s.DroppedSlow, "queue_full_qos0": s.DroppedQueueFull,
-			"queue_full": s.Refused, "too_large": s.DroppedTooLarge, "expired": s.Expired},
+		MessagesDropped: map[string]int64{},
 		ACLDenied: s.ACLDenied, Limited: s.Limited, PublishersPaused: s.PausedQoS0, PublishesHeldBack: s.HeldBack,
 		RetainedRefused: s.RetainRefused, StoreRefused: s.StoreRefused, AcceptErrors: s.AcceptErrors,
 		ConnectionsRefused: s.RefusedConns, TLSHandshakeFailures: s.TLSHandshakeFailures,
 		EventLoops: s.EventLoops, EventLoopBusySeconds: s.Busy.Seconds(),
 		Queues: queueStats{Queued: qt.Queued, QueuedBytes: qt.QueuedBytes, InflightOut: qt.Inflight, InflightIn: qt.InboundQoS2},
+	}
+	for _, d := range drops(&s) {
+		st.MessagesDropped[d.reason] = d.n
 	}
 	st.Ready = true
 	if err := a.broker.Ready(); err != nil {

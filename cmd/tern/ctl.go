@@ -596,7 +596,7 @@ func (c *ctl) stats(args []string) int {
 	kv("messages sent", "QoS 0: %d, QoS 1: %d, QoS 2: %d", s.MessagesSent.QoS0, s.MessagesSent.QoS1, s.MessagesSent.QoS2)
 	kv("packets received", "%d", s.PacketsReceived)
 	kv("bytes", "%d received, %d sent", s.BytesReceived, s.BytesSent)
-	for _, r := range []string{"slow_subscriber", "queue_full_qos0", "queue_full", "too_large", "expired"} {
+	for _, r := range dropReasons {
 		kv("dropped "+r, "%d", s.MessagesDropped[r])
 	}
 	kv("queued", "%d messages, %d bytes", s.Queues.Queued, s.Queues.QueuedBytes)

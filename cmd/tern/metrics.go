@@ -46,6 +46,26 @@ func (m *metricsWriter) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
 	m.write(w)
 }
 
+// dropReasons name the causes of lost deliveries, as the metric's reason
+// label, the stats API's keys and tern ctl stats say them.
+var dropReasons = [...]string{"slow_subscriber", "queue_full_qos0", "queue_full", "too_large", "expired"}
+
+type dropCount struct {
+	reason string
+	n      int64
+}
+
+// drops returns the snapshot's lost deliveries by reason, in dropReasons
+// order.
+func drops(s *engine.Snapshot) [len(dropReasons)]dropCount {
+	n := [...]int64{s.DroppedSlow, s.DroppedQueueFull, s.Refused, s.DroppedTooLarge, s.Expired}
+	var out [len(dropReasons)]dropCount
+	for i, r := range dropReasons {
+		out[i] = dropCount{r, n[i]}
+	}
+	return out
+}
+
 func (m *metricsWriter) write(w io.Writer) {
 	s := m.srv.Snapshot()
 	gauge := func(name string, v int64) { metrics.WriteGaugeUint64(w, name, uint64(max(v, 0))) }
@@ -89,16 +109,7 @@ func (m *metricsWriter) write(w io.Writer) {
 	}
 	counter("tern_bytes_received_total", s.BytesIn)
 	counter("tern_bytes_sent_total", s.BytesOut)
-	for _, d := range []struct {
-		reason string
-		n      int64
-	}{
-		{"slow_subscriber", s.DroppedSlow},
-		{"queue_full_qos0", s.DroppedQueueFull},
-		{"queue_full", s.Refused},
-		{"too_large", s.DroppedTooLarge},
-		{"expired", s.Expired},
-	} {
+	for _, d := range drops(&s) {
 		counter(fmt.Sprintf(`tern_messages_dropped_total{reason=%q}`, d.reason), d.n)
 	}
 	counter("tern_acl_denied_total", s.ACLDenied)
