@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -45,6 +45,7 @@ type wire struct {
 
 func newWire(o *clientOpts, trace io.Writer) *wire {
 	w := &wire{id: o.id, version: o.version, pending: map[uint16]byte{}, changed: make(chan struct{})}
+	w.in.dec.Version = o.version // the outgoing CONNECT sets the other one's
 	if o.debug {
 		w.trace = trace
 	}
@@ -66,14 +67,14 @@ func (w *wire) Write(b []byte) (int, error) {
 	w.omu.Lock()
 	defer w.omu.Unlock()
 	n, err := w.Conn.Write(b)
-	w.out.feed(b[:n], func(head []byte, size int) { w.packet(true, head, size) })
+	w.out.feed(b[:n], func(p *codec.Packet) { w.packet(true, p) })
 	return n, err
 }
 
 func (w *wire) Read(b []byte) (int, error) {
 	n, err := w.Conn.Read(b)
 	w.imu.Lock()
-	w.in.feed(b[:n], func(head []byte, size int) { w.packet(false, head, size) })
+	w.in.feed(b[:n], func(p *codec.Packet) { w.packet(false, p) })
 	w.imu.Unlock()
 	return n, err
 }
@@ -120,36 +121,19 @@ func (w *wire) acked(id uint16, qos byte) {
 	}
 }
 
-// packet handles one whole packet that was sent (out) or received. head
-// holds its first bytes (all of them unless it is large), size is its
-// length.
-func (w *wire) packet(out bool, head []byte, size int) {
-	t := codec.PacketType(head[0] >> 4)
-	flags := head[0] & 0x0f
-	_, n, _ := codec.ReadVarint(head[1:]) // the framer checked it
-	body := head[1+n:]
-	bodyLen := size - 1 - n
-	var id uint16
-	if len(body) >= 2 {
-		id = binary.BigEndian.Uint16(body)
-	}
-	var rc byte // reason code of an acknowledgement, 0 when left out
-	if len(body) >= 3 {
-		rc = body[2]
-	}
+// packet handles one packet that was sent (out) or received.
+func (w *wire) packet(out bool, p *codec.Packet) {
 	switch {
-	case t == codec.PUBLISH && !out && flags&0x06 != 0:
-		if pid, ok := publishID(body); ok {
-			w.mu.Lock()
-			w.pending[pid] = (flags >> 1) & 3
-			w.mu.Unlock()
-		}
-	case t == codec.PUBACK && out:
-		w.acked(id, 1)
-	case t == codec.PUBREC && out && rc >= 0x80:
-		w.acked(id, 2) // the QoS 2 flow ends here
-	case t == codec.PUBCOMP && out:
-		w.acked(id, 2)
+	case p.Type == codec.PUBLISH && !out && p.Publish.QoS > 0:
+		w.mu.Lock()
+		w.pending[p.Publish.PacketID] = p.Publish.QoS
+		w.mu.Unlock()
+	case p.Type == codec.PUBACK && out:
+		w.acked(p.Ack.PacketID, 1)
+	case p.Type == codec.PUBREC && out && p.Ack.ReasonCode >= 0x80:
+		w.acked(p.Ack.PacketID, 2) // the QoS 2 flow ends here
+	case p.Type == codec.PUBCOMP && out:
+		w.acked(p.Ack.PacketID, 2)
 	}
 	if w.trace == nil {
 		return
@@ -158,151 +142,84 @@ func (w *wire) packet(out bool, head []byte, size int) {
 	if out {
 		dir = "sending"
 	}
-	var detail string
-	switch t {
+	fmt.Fprintf(w.trace, "Client %s %s %s%s\n", w.id, dir, p.Type, w.describe(p))
+}
+
+// describe is what mosquitto's clients print after a packet's name with -d.
+func (w *wire) describe(p *codec.Packet) string {
+	switch p.Type {
 	case codec.CONNACK:
-		if len(body) >= 2 {
-			detail = fmt.Sprintf(" (%d)", body[1])
+		if w.version < codec.Version5 {
+			return fmt.Sprintf(" (%d)", codec.ConnackReturnCode(p.Connack.ReasonCode))
 		}
+		return fmt.Sprintf(" (%d)", p.Connack.ReasonCode)
 	case codec.PUBLISH:
-		detail = w.describePublish(flags, body, bodyLen)
-	case codec.PUBACK, codec.PUBREC, codec.PUBREL, codec.PUBCOMP, codec.UNSUBACK:
-		detail = fmt.Sprintf(" (m%d, rc%d)", id, rc)
+		m := &p.Publish
+		return fmt.Sprintf(" (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))",
+			bit(m.Dup), m.QoS, bit(m.Retain), m.PacketID, m.Topic, len(m.Payload))
+	case codec.PUBACK, codec.PUBREC, codec.PUBREL, codec.PUBCOMP:
+		return fmt.Sprintf(" (m%d, rc%d)", p.Ack.PacketID, p.Ack.ReasonCode)
+	case codec.UNSUBACK:
+		return fmt.Sprintf(" (m%d)", p.Unsuback.PacketID)
 	case codec.SUBSCRIBE:
-		detail = w.describeSubscribe(id, body)
+		var b strings.Builder
+		fmt.Fprintf(&b, " (m%d", p.Subscribe.PacketID)
+		for _, sub := range p.Subscribe.Subscriptions {
+			opts := sub.QoS | bit(sub.NoLocal)<<2 | bit(sub.RetainAsPublished)<<3 | sub.RetainHandling<<4
+			fmt.Fprintf(&b, ", '%s' options 0x%02x", sub.Filter, opts)
+		}
+		return b.String() + ")"
 	case codec.SUBACK:
-		detail = fmt.Sprintf(" (m%d, %s)", id, w.subackCodes(body))
+		codes := make([]string, len(p.Suback.ReasonCodes))
+		for i, c := range p.Suback.ReasonCodes {
+			codes[i] = fmt.Sprintf("0x%02x", c)
+		}
+		return fmt.Sprintf(" (m%d, %s)", p.Suback.PacketID, strings.Join(codes, ", "))
 	case codec.DISCONNECT:
-		if len(body) >= 1 {
-			detail = fmt.Sprintf(" (%d)", body[0])
+		if w.version >= codec.Version5 {
+			return fmt.Sprintf(" (%d)", p.Disconnect.ReasonCode)
 		}
 	}
-	fmt.Fprintf(w.trace, "Client %s %s %s%s\n", w.id, dir, t, detail)
+	return ""
 }
 
-// publishID returns the packet id of a PUBLISH body of QoS 1 or 2.
-func publishID(body []byte) (uint16, bool) {
-	if len(body) < 2 {
-		return 0, false
+func bit(b bool) byte {
+	if b {
+		return 1
 	}
-	pos := 2 + int(binary.BigEndian.Uint16(body))
-	if len(body) < pos+2 {
-		return 0, false
-	}
-	return binary.BigEndian.Uint16(body[pos:]), true
+	return 0
 }
 
-// describePublish is mosquitto's "(d0, q1, r0, m1, 'topic', ... (5 bytes))".
-func (w *wire) describePublish(flags byte, body []byte, bodyLen int) string {
-	qos := (flags >> 1) & 3
-	if len(body) < 2 {
-		return ""
-	}
-	pos := 2 + int(binary.BigEndian.Uint16(body))
-	if len(body) < pos {
-		return ""
-	}
-	topic := body[2:pos]
-	var id uint16
-	if qos > 0 && len(body) >= pos+2 {
-		id = binary.BigEndian.Uint16(body[pos:])
-		pos += 2
-	}
-	if w.version == codec.Version5 {
-		plen, n, err := codec.ReadVarint(body[min(pos, len(body)):])
-		if err != nil {
-			return ""
-		}
-		pos += n + plen
-	}
-	return fmt.Sprintf(" (d%d, q%d, r%d, m%d, '%s', ... (%d bytes))", flags>>3&1, qos, flags&1, id, topic, bodyLen-pos)
+// framer reassembles one direction's byte stream into packets and decodes
+// them with the broker's own codec.
+type framer struct {
+	buf    []byte
+	dec    codec.Decoder
+	p      codec.Packet
+	broken bool // a packet did not decode: framing stops (the library sees the error)
 }
 
-// describeSubscribe lists the filters of a SUBSCRIBE body.
-func (w *wire) describeSubscribe(id uint16, body []byte) string {
-	pos := 2
-	if w.version == codec.Version5 {
-		plen, n, err := codec.ReadVarint(body[min(pos, len(body)):])
-		if err != nil {
-			return ""
-		}
-		pos += n + plen
+// feed frames b and calls packet for each packet it completes. The packet
+// is valid only during the call.
+func (f *framer) feed(b []byte, packet func(p *codec.Packet)) {
+	if f.broken {
+		return
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, " (m%d", id)
-	for pos+2 <= len(body) {
-		end := pos + 2 + int(binary.BigEndian.Uint16(body[pos:]))
-		if end >= len(body) {
+	f.buf = append(f.buf, b...)
+	used := 0
+	for used < len(f.buf) {
+		n, err := f.dec.Decode(f.buf[used:], &f.p)
+		if errors.Is(err, codec.ErrNeedMore) {
 			break
 		}
-		fmt.Fprintf(&b, ", '%s' options 0x%02x", body[pos+2:end], body[end])
-		pos = end + 1
-	}
-	b.WriteString(")")
-	return b.String()
-}
-
-func (w *wire) subackCodes(body []byte) string {
-	pos := 2
-	if w.version == codec.Version5 {
-		plen, n, err := codec.ReadVarint(body[min(pos, len(body)):])
 		if err != nil {
-			return ""
+			f.broken = true
+			break
 		}
-		pos += n + plen
+		packet(&f.p)
+		used += n
 	}
-	var codes []string
-	for _, c := range body[min(pos, len(body)):] {
-		codes = append(codes, fmt.Sprintf("0x%02x", c))
-	}
-	return strings.Join(codes, ", ")
-}
-
-// headMax bounds what a framer keeps of one packet: enough for any topic
-// and the properties after it, not a large payload.
-const headMax = 1 + 4 + 2 + 65535 + 2 + 4 + 4096
-
-// framer cuts a byte stream into MQTT packets by their fixed headers.
-type framer struct {
-	head   []byte // the current packet's first bytes, at most headMax
-	size   int    // the current packet's length once its fixed header is whole, else 0
-	seen   int    // bytes of the current packet seen
-	broken bool   // a malformed fixed header: framing stops
-}
-
-// feed frames b and calls packet for each packet it completes. head is
-// valid only during the call.
-func (f *framer) feed(b []byte, packet func(head []byte, size int)) {
-	for len(b) > 0 && !f.broken {
-		if f.size == 0 { // in the fixed header: one byte at a time
-			f.head = append(f.head, b[0])
-			b = b[1:]
-			f.seen++
-			if len(f.head) < 2 {
-				continue
-			}
-			rl, n, err := codec.ReadVarint(f.head[1:])
-			if err == codec.ErrNeedMore {
-				continue
-			}
-			if err != nil {
-				f.broken = true
-				return
-			}
-			f.size = 1 + n + rl
-		} else {
-			k := min(len(b), f.size-f.seen)
-			if room := headMax - len(f.head); room > 0 {
-				f.head = append(f.head, b[:min(k, room)]...)
-			}
-			f.seen += k
-			b = b[k:]
-		}
-		if f.seen == f.size {
-			packet(f.head, f.size)
-			f.head, f.size, f.seen = f.head[:0], 0, 0
-		}
-	}
+	f.buf = append(f.buf[:0], f.buf[used:]...)
 }
 
 // syncWriter serialises the writes to standard error of the library
