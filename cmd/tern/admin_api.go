@@ -399,7 +399,7 @@ func (a *adminServer) stats(w http.ResponseWriter, r *http.Request) {
 		PacketsReceived: s.Received, MessagesReceived: newByQoS(s.MessagesIn), MessagesSent: newByQoS(s.MessagesOut),
 		BytesReceived: s.BytesIn, BytesSent: s.BytesOut,
 		MessagesDropped: map[string]int64{},
-		ACLDenied: s.ACLDenied, Limited: s.Limited, PublishersPaused: s.PausedQoS0, PublishesHeldBack: s.HeldBack,
+		ACLDenied:       s.ACLDenied, Limited: s.Limited, PublishersPaused: s.PausedQoS0, PublishesHeldBack: s.HeldBack,
 		RetainedRefused: s.RetainRefused, StoreRefused: s.StoreRefused, AcceptErrors: s.AcceptErrors,
 		ConnectionsRefused: s.RefusedConns, TLSHandshakeFailures: s.TLSHandshakeFailures,
 		EventLoops: s.EventLoops, EventLoopBusySeconds: s.Busy.Seconds(),
