@@ -314,35 +314,14 @@ func (s *Server) Subscriptions(q SubscriptionQuery) (page []SubscriptionInfo, mo
 // filterMatches reports whether filter (possibly shared) matches topic by
 // MQTT's rules (4.7), '$' topics included (MQTT-4.7.2-1).
 func filterMatches(filter, topic string) bool {
-	if strings.HasPrefix(filter, "$share/") {
-		rest := filter[len("$share/"):]
-		i := strings.IndexByte(rest, '/')
-		if i < 0 {
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		_, f, ok := strings.Cut(rest, "/")
+		if !ok {
 			return false
 		}
-		filter = rest[i+1:]
+		filter = f
 	}
-	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
-		return false
-	}
-	for {
-		fl, frest, fmore := strings.Cut(filter, "/")
-		if fl == "#" {
-			return true
-		}
-		tl, trest, tmore := strings.Cut(topic, "/")
-		if fl != "+" && fl != tl {
-			return false
-		}
-		if !fmore {
-			return !tmore
-		}
-		if !tmore {
-			// "a/#" matches "a": the parent level (MQTT 4.7.1.2).
-			return frest == "#"
-		}
-		filter, topic = frest, trest
-	}
+	return codec.MatchTopic(filter, topic)
 }
 
 // RetainedInfo describes one retained message. Payload is nil in lists.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/dgraph-io/ristretto/v2"
 
+	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/message"
 	"github.com/tern-mqtt/tern/wal"
 )
@@ -245,7 +246,7 @@ func (x *Index) matchDisk(filter string, fn func(*message.Message) bool) error {
 		sh := &x.shards[i]
 		sh.mu.RLock()
 		for topic, p := range sh.overlay {
-			if matches(filter, topic) {
+			if codec.MatchTopic(filter, topic) {
 				var m *message.Message
 				if p.msg != nil {
 					m = p.msg.Ref()
@@ -268,7 +269,7 @@ func (x *Index) matchDisk(filter string, fn func(*message.Message) bool) error {
 	more := true
 	var panicked any
 	err := x.st.RangeRetained([]byte(s.prefix), func(topic []byte, wm *wal.Message) bool {
-		if !matches(filter, topic) {
+		if !codec.MatchTopic(filter, topic) {
 			return true
 		}
 		if _, ok := over[string(topic)]; ok {

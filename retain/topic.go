@@ -11,36 +11,6 @@ func levelEnd[T string | []byte](s T, start int) int {
 	return len(s)
 }
 
-// matches reports whether topic (a valid topic name) matches filter (a valid
-// filter), by the rules of MQTT 5.0 4.7 that router.Retained implements:
-// '+' is one level, possibly empty; '#' is the parent level and every level
-// below it (MQTT-4.7.1-2); a filter starting with a wildcard does not match a
-// topic starting with '$' (MQTT-4.7.2-1).
-func matches[T string | []byte](filter string, topic T) bool {
-	if len(topic) > 0 && topic[0] == '$' && len(filter) > 0 && (filter[0] == '+' || filter[0] == '#') {
-		return false
-	}
-	fi, ti := 0, 0
-	for {
-		fe := levelEnd(filter, fi)
-		level := filter[fi:fe]
-		if level == "#" {
-			return true
-		}
-		te := levelEnd(topic, ti)
-		if level != "+" && level != string(topic[ti:te]) { // the conversion of a comparison does not allocate
-			return false
-		}
-		fi, ti = fe+1, te+1
-		switch {
-		case fi > len(filter):
-			return ti > len(topic)
-		case ti > len(topic):
-			return filter[fi:] == "#" // "sport/#" matches "sport"
-		}
-	}
-}
-
 // scan is how Match reads a filter from the store.
 type scan struct {
 	// exact is set for a filter without wildcards: a lookup of the filter.

@@ -4,17 +4,18 @@ import (
 	"math/rand"
 	"testing"
 
+	"github.com/tern-mqtt/tern/codec"
 	"github.com/tern-mqtt/tern/router"
 )
 
 func TestMatches(t *testing.T) {
 	f := func(filter, topic string, want bool) {
 		t.Helper()
-		if got := matches(filter, topic); got != want {
-			t.Errorf("matches(%q, %q) = %v, want %v", filter, topic, got, want)
+		if got := codec.MatchTopic(filter, topic); got != want {
+			t.Errorf("MatchTopic(%q, %q) = %v, want %v", filter, topic, got, want)
 		}
-		if got := matches(filter, []byte(topic)); got != want {
-			t.Errorf("matches(%q, []byte %q) = %v, want %v", filter, topic, got, want)
+		if got := codec.MatchTopic(filter, []byte(topic)); got != want {
+			t.Errorf("MatchTopic(%q, []byte %q) = %v, want %v", filter, topic, got, want)
 		}
 	}
 	f("a", "a", true)
@@ -56,15 +57,15 @@ func TestMatchesAgreesWithRouter(t *testing.T) {
 		r.Set(topic, 1)
 		want := false
 		r.Match(filter, func(string, int) bool { want = true; return true })
-		if got := matches(filter, []byte(topic)); got != want {
-			t.Fatalf("matches(%q, %q) = %v, router says %v", filter, topic, got, want)
+		if got := codec.MatchTopic(filter, []byte(topic)); got != want {
+			t.Fatalf("MatchTopic(%q, %q) = %v, router says %v", filter, topic, got, want)
 		}
 	}
 }
 
 func TestMatchesAllocs(t *testing.T) {
 	topic := []byte("sensors/building-1/floor-2/temp")
-	if a := testing.AllocsPerRun(100, func() { matches("sensors/+/+/temp", topic) }); a != 0 {
+	if a := testing.AllocsPerRun(100, func() { codec.MatchTopic("sensors/+/+/temp", topic) }); a != 0 {
 		t.Fatalf("matches allocates %.1f times", a)
 	}
 }
