@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"sync/atomic"
+
+	"github.com/tern-mqtt/tern/codec"
 )
 
 // Access is what a rule grants.
@@ -42,8 +44,20 @@ type ACL struct {
 
 type rule struct {
 	access Access
-	topic  []string // levels
+	topic  filter
 }
+
+// filter is a topic filter of a rule, whole (for matching topic names with
+// codec.MatchTopic, without a conversion per delivery) and in levels (for
+// comparing with other filters: covers, intersects).
+type filter struct {
+	s      string
+	levels []string
+}
+
+func newFilter(s string) filter { return filter{s: s, levels: strings.Split(s, "/")} }
+
+func (f filter) matches(topic []byte) bool { return codec.MatchTopic(f.s, topic) }
 
 type aclRules struct {
 	anonymous []rule
@@ -139,7 +153,7 @@ func parseACL(r io.Reader) (*aclRules, error) {
 			if err := validFilter(topic); err != nil {
 				return nil, fmt.Errorf("line %d: %w", n, err)
 			}
-			ru := rule{access: access, topic: strings.Split(topic, "/")}
+			ru := rule{access: access, topic: newFilter(topic)}
 			if keyword == "pattern" {
 				rs.patterns = append(rs.patterns, ru)
 			} else {
@@ -165,18 +179,11 @@ func parseACL(r io.Reader) (*aclRules, error) {
 	return rs, nil
 }
 
+// validFilter checks a filter of a rule by MQTT's rules; "$share/" has no
+// meaning in a rule (the filter after it is what is checked).
 func validFilter(f string) error {
-	if f == "" {
-		return fmt.Errorf("empty topic")
-	}
-	levels := strings.Split(f, "/")
-	for i, l := range levels {
-		if strings.Contains(l, "#") && (l != "#" || i != len(levels)-1) {
-			return fmt.Errorf("topic %q: # must be a whole last level", f)
-		}
-		if strings.Contains(l, "+") && l != "+" {
-			return fmt.Errorf("topic %q: + must be a whole level", f)
-		}
+	if err := codec.ValidateFilter([]byte(f), codec.Version311); err != nil {
+		return fmt.Errorf("topic %q: %w", f, err)
 	}
 	return nil
 }
@@ -238,8 +245,8 @@ func (r *Rules) refresh() {
 // holds a wildcard or a level separator is not substituted (the rule is
 // skipped): a user called "#" must not be granted every topic.
 func substitute(p rule, c Client) (rule, bool) {
-	out := rule{access: p.access, topic: make([]string, len(p.topic))}
-	for i, l := range p.topic {
+	levels := make([]string, len(p.topic.levels))
+	for i, l := range p.topic.levels {
 		if strings.Contains(l, "%u") {
 			if !c.HasUsername || strings.ContainsAny(c.Username, "+#/") {
 				return rule{}, false
@@ -252,25 +259,25 @@ func substitute(p rule, c Client) (rule, bool) {
 			}
 			l = strings.ReplaceAll(l, "%c", c.ClientID)
 		}
-		out.topic[i] = l
+		levels[i] = l
 	}
-	return out, true
+	return rule{access: p.access, topic: newFilter(strings.Join(levels, "/"))}, true
 }
 
 // CanPublish reports whether the client may publish to topic (a topic name,
 // no wildcards).
-func (r *Rules) CanPublish(topic []byte) bool { return r.allowed(string(topic), Write) }
+func (r *Rules) CanPublish(topic []byte) bool { return r.allowed(topic, Write) }
 
 // CanReceive reports whether a message on topic may be delivered to the
 // client.
-func (r *Rules) CanReceive(topic []byte) bool { return r.allowed(string(topic), Read) }
+func (r *Rules) CanReceive(topic []byte) bool { return r.allowed(topic, Read) }
 
-func (r *Rules) allowed(topic string, want Access) bool {
+func (r *Rules) allowed(topic []byte, want Access) bool {
 	r.refresh()
 	granted := false
 	for i := range r.list {
 		ru := &r.list[i]
-		if !topicMatches(ru.topic, topic) {
+		if !ru.topic.matches(topic) {
 			continue
 		}
 		if ru.access&Deny != 0 {
@@ -295,45 +302,16 @@ func (r *Rules) CanSubscribe(filter []byte) bool {
 	for i := range r.list {
 		ru := &r.list[i]
 		if ru.access&Deny != 0 {
-			if covers(ru.topic, f) {
+			if covers(ru.topic.levels, f) {
 				return false
 			}
 			continue
 		}
-		if ru.access&Read != 0 && intersects(ru.topic, f) {
+		if ru.access&Read != 0 && intersects(ru.topic.levels, f) {
 			granted = true
 		}
 	}
 	return granted
-}
-
-// topicMatches reports whether a topic name matches filter levels f; + and
-// # do not match a first level starting with $ (MQTT-4.7.2-1).
-func topicMatches(f []string, topic string) bool {
-	if strings.HasPrefix(topic, "$") && wildcardFirst(f) {
-		return false
-	}
-	i := 0
-	for {
-		level, rest, more := strings.Cut(topic, "/")
-		if i == len(f) {
-			return false
-		}
-		switch f[i] {
-		case "#":
-			return true
-		case "+":
-		default:
-			if f[i] != level {
-				return false
-			}
-		}
-		i++
-		if !more {
-			return i == len(f) || i == len(f)-1 && f[i] == "#" // "a/#" matches "a"
-		}
-		topic = rest
-	}
 }
 
 // wildcardFirst reports whether a filter's first level is a wildcard, which

@@ -190,3 +190,17 @@ func TestFilterRelations(t *testing.T) {
 		}
 	}
 }
+
+// TestACLCheckAllocs: CanReceive runs per delivery to a client with an ACL;
+// it must not allocate (a topic's []byte is matched as is).
+func TestACLCheckAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	r := mustACL(t).For(Client{Username: "alice", HasUsername: true, ClientID: "a1"})
+	topic := []byte("users/alice/inbox/a-topic-longer-than-32-bytes/x")
+	r.CanReceive(topic) // rules built on first use
+	if a := testing.AllocsPerRun(100, func() { r.CanReceive(topic); r.CanPublish(topic) }); a != 0 {
+		t.Fatalf("%v allocations per check", a)
+	}
+}

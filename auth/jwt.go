@@ -140,10 +140,10 @@ func (c *TokenClaims) Rules() *ClaimRules {
 	}
 	r := &ClaimRules{}
 	for _, f := range c.Publish {
-		r.publish = append(r.publish, strings.Split(f, "/"))
+		r.publish = append(r.publish, newFilter(f))
 	}
 	for _, f := range c.Subscribe {
-		r.subscribe = append(r.subscribe, strings.Split(f, "/"))
+		r.subscribe = append(r.subscribe, newFilter(f))
 	}
 	return r
 }
@@ -151,12 +151,12 @@ func (c *TokenClaims) Rules() *ClaimRules {
 // ClaimRules are a token's topic claims as rules: "publish" filters grant
 // writing, "subscribe" filters reading; nothing else is granted.
 type ClaimRules struct {
-	publish, subscribe [][]string
+	publish, subscribe []filter
 }
 
 func (r *ClaimRules) CanPublish(topic []byte) bool {
 	for _, f := range r.publish {
-		if topicMatches(f, string(topic)) {
+		if f.matches(topic) {
 			return true
 		}
 	}
@@ -165,7 +165,7 @@ func (r *ClaimRules) CanPublish(topic []byte) bool {
 
 func (r *ClaimRules) CanReceive(topic []byte) bool {
 	for _, f := range r.subscribe {
-		if topicMatches(f, string(topic)) {
+		if f.matches(topic) {
 			return true
 		}
 	}
@@ -175,7 +175,7 @@ func (r *ClaimRules) CanReceive(topic []byte) bool {
 func (r *ClaimRules) CanSubscribe(filter []byte) bool {
 	g := strings.Split(string(filter), "/")
 	for _, f := range r.subscribe {
-		if intersects(f, g) {
+		if intersects(f.levels, g) {
 			return true
 		}
 	}
