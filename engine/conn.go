@@ -645,11 +645,8 @@ func (h *handler) OnClose(gc gnet.Conn, err error) gnet.Action {
 func (c *conn) onClose(err error) {
 	c.closed.Store(true)
 	s := c.srv
-	if c.ipCounted {
-		s.release(c.remote.Addr())
-	}
+	s.uncount(c)
 	s.conns.remove(c)
-	s.giveSlot(c.listener)
 	if c.session.Load() != nil {
 		s.countClient(c, -1)
 	}

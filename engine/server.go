@@ -450,7 +450,7 @@ func (s *Server) enroll(fd int, remote netip.AddrPort) {
 		_ = unix.Close(fd)
 		return
 	}
-	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano(), listener: listenTCP}
+	c := s.newConn(remote, listenTCP)
 	if s.opts.ProxyProtocol {
 		c.awaitingProxy = true // admitted once the header names the client
 	} else {
@@ -461,14 +461,25 @@ func (s *Server) enroll(fd int, remote netip.AddrPort) {
 	}
 }
 
-// enrollFailed undoes enroll for a descriptor no event loop took (the loop
-// closed it).
-func (s *Server) enrollFailed(ctx any, err error) {
-	c, _ := ctx.(*conn)
+// newConn makes the connection of a client accepted on listener l, which
+// takeSlot counted.
+func (s *Server) newConn(remote netip.AddrPort, l listenerKind) *conn {
+	return &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano(), listener: l}
+}
+
+// uncount undoes takeSlot and admitConn for a connection that goes.
+func (s *Server) uncount(c *conn) {
 	s.giveSlot(c.listener)
 	if c.ipCounted {
 		s.release(c.remote.Addr())
 	}
+}
+
+// enrollFailed undoes enroll for a descriptor no event loop took (the loop
+// closed it).
+func (s *Server) enrollFailed(ctx any, err error) {
+	c, _ := ctx.(*conn)
+	s.uncount(c)
 	s.log.Warn("cannot hand connection to an event loop", "remote", c.remote.String(), "err", err)
 }
 

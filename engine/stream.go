@@ -336,7 +336,7 @@ func (s *Server) acceptTLS(ln net.Listener, done chan<- struct{}) {
 }
 
 func (s *Server) startTLS(nc net.Conn) {
-	c := &conn{id: connIDs.Add(1), srv: s, remote: addrPortOfNet(nc.RemoteAddr()), opened: time.Now().UnixNano(), listener: listenTLS}
+	c := s.newConn(addrPortOfNet(nc.RemoteAddr()), listenTLS)
 	// Admitted before the handshake, which is the costly part: the
 	// per-address limits bound handshakes too.
 	s.admitConn(c)
@@ -345,10 +345,7 @@ func (s *Server) startTLS(nc net.Conn) {
 	err := tc.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
-		s.giveSlot(listenTLS)
-		if c.ipCounted {
-			s.release(c.remote.Addr())
-		}
+		s.uncount(c)
 		_ = nc.Close()
 		s.stats.tlsHandshakeFailures.Add(1)
 		s.log.Info("closing connection: TLS handshake failed", "remote", c.remote.String(), "err", err.Error())

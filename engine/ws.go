@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"time"
 
 	"github.com/coder/websocket"
 )
@@ -110,7 +109,7 @@ func (s *Server) acceptWebSocket(w http.ResponseWriter, r *http.Request, secure 
 	nc := websocket.NetConn(context.Background(), wc, websocket.MessageBinary)
 	remote, _ := netip.ParseAddrPort(r.RemoteAddr)
 	remote = netip.AddrPortFrom(remote.Addr().Unmap(), remote.Port())
-	c := &conn{id: connIDs.Add(1), srv: s, remote: remote, opened: time.Now().UnixNano(), listener: kind}
+	c := s.newConn(remote, kind)
 	s.admitConn(c)
 	sc := newStreamConn(c, nc)
 	sc.secure = secure
