@@ -39,6 +39,10 @@ import (
 // not a denial of service, and the salt makes precomputation useless.
 const DefaultIterations = 1000
 
+// MaxIterations bounds the iterations of a hash read or written: a line
+// claiming more would make each CONNECT a denial of service.
+const MaxIterations = 10_000_000
+
 // Passwords is a parsed password file. Safe for concurrent use.
 type Passwords struct {
 	users map[string]entry
@@ -128,8 +132,8 @@ func parseHash(h string) (entry, error) {
 			return entry{}, errors.New("bad $7$ hash: want $7$iterations$salt$hash")
 		}
 		it, err := strconv.Atoi(f[0])
-		if err != nil || it < 1 || it > 10_000_000 {
-			return entry{}, errors.New("bad $7$ hash: iterations must be 1 to 10000000")
+		if err != nil || it < 1 || it > MaxIterations {
+			return entry{}, fmt.Errorf("bad $7$ hash: iterations must be 1 to %d", MaxIterations)
 		}
 		salt, err1 := base64.StdEncoding.DecodeString(f[1])
 		sum, err2 := base64.StdEncoding.DecodeString(f[2])

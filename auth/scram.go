@@ -56,7 +56,7 @@ func parseScram(h string) (entry, error) {
 		return entry{}, errors.New("bad $scram-sha-256$ hash: want iterations$salt$StoredKey$ServerKey")
 	}
 	it, err := strconv.Atoi(f[0])
-	if err != nil || it < 1 || it > 10_000_000 {
+	if err != nil || it < 1 || it > MaxIterations {
 		return entry{}, errors.New("bad $scram-sha-256$ hash: iterations must be 1 to 10000000")
 	}
 	b := base64.StdEncoding

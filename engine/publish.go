@@ -46,15 +46,15 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 	h.pubBytesIn[min(p.QoS, 2)].Add(int64(len(topic) + len(p.Payload)))
 	if r := c.rules(); r != nil && !r.CanPublish(topic) {
 		c.srv.stats.aclDenied.Add(1)
-		return c.publishDenied(p, codec.NotAuthorized)
+		return c.publishDenied(p, topic, codec.NotAuthorized, "not allowed")
 	}
-	if isSysTopic(topic) { // the broker's own (sys.go)
+	if isSysTopic(topic) {
 		c.srv.stats.aclDenied.Add(1)
-		return c.publishDenied(p, codec.NotAuthorized)
+		return c.publishDenied(p, topic, codec.NotAuthorized, "$SYS is the broker's")
 	}
 	if !s.topicAccepted(topic) {
 		s.stats.limited.Add(1)
-		return c.publishDenied(p, codec.TopicNameInvalid)
+		return c.publishDenied(p, topic, codec.TopicNameInvalid, "topic over --max-topic-length or --max-topic-levels")
 	}
 	if !c.limitsOf().allowPublish(time.Unix(0, c.readAt), len(topic)+len(p.Payload)) {
 		s.stats.limited.Add(1)
@@ -213,7 +213,8 @@ func (s *Server) holdBackUntilDrained(list []*sessions.Session, done func(error)
 // client hears the reason in its PUBACK or PUBREC; 3.1.1 has no way to say
 // it, so its QoS 1/2 flow completes as if the message had been accepted (as
 // Mosquitto does), and the client does not send it again.
-func (c *conn) publishDenied(p *codec.Publish, reason codec.ReasonCode) error {
+func (c *conn) publishDenied(p *codec.Publish, topic []byte, reason codec.ReasonCode, why string) error {
+	c.srv.log.Info("publish refused: "+why, "client_id", c.clientID, "topic", string(topic), "reason", reason.String())
 	if c.version < codec.Version5 {
 		reason = codec.Success
 	}

@@ -87,6 +87,8 @@ func (c *conn) handleSubscribe(p *codec.Subscribe) error {
 				codes[i] = 0x80
 			}
 			s.stats.limited.Add(1)
+			s.log.Info("subscription refused: filter over --max-topic-length or --max-topic-levels", "client_id", c.clientID,
+				"filter", string(sub.Filter))
 			continue
 		}
 		filter := string(sub.Filter)

@@ -55,6 +55,16 @@ func TestPasswdCommand(t *testing.T) {
 	if rc, _ := runPasswd(t, "x\n", "-D", file, "nobody"); rc != 1 {
 		t.Fatalf("deleting an unknown user: exit %d, want 1", rc)
 	}
+	// Refused before hashing: 99999999999 iterations would take hours.
+	for _, it := range []string{"-5", "10000001", "99999999999"} {
+		start := time.Now()
+		if rc, out := runPasswd(t, "x\n", "-iterations", it, file, "carol"); rc != 2 || !strings.Contains(out, "-iterations must be") {
+			t.Fatalf("-iterations %s: exit %d: %s", it, rc, out)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("-iterations %s refused after %v: it hashed first", it, d)
+		}
+	}
 }
 
 // tern serve with --password-file and --acl-file: CONNACK codes for wrong

@@ -75,7 +75,13 @@ func (a *adminServer) handleAPI(mux *http.ServeMux) {
 // otherwise. Refusing an unknown parameter catches a misspelt filter, which
 // would otherwise silently list everything.
 func params(w http.ResponseWriter, r *http.Request, known ...string) (q url.Values, limit int, ok bool) {
-	q = r.URL.Query()
+	// ParseQuery rather than URL.Query, which drops a pair it cannot
+	// decode: "filter=a/%ZZ" would list everything.
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "bad query: "+err.Error())
+		return nil, 0, false
+	}
 	for k := range q {
 		if !slices.Contains(known, k) {
 			writeError(w, http.StatusBadRequest, fmt.Sprintf("unknown parameter %q", k))

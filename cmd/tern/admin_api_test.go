@@ -336,6 +336,11 @@ func TestAdminSessions(t *testing.T) {
 	g(http.MethodGet, "/v1/sessions?limit=10001", http.StatusBadRequest, "limit")
 	g(http.MethodGet, "/v1/sessions?state=maybe", http.StatusBadRequest, "state")
 	g(http.MethodGet, "/v1/sessions?prefx=c", http.StatusBadRequest, `unknown parameter "prefx"`)
+	// A pair that does not decode is refused, not dropped (which would
+	// list everything).
+	g(http.MethodGet, "/v1/sessions?prefix=c%ZZ", http.StatusBadRequest, "bad query")
+	g(http.MethodGet, "/v1/sessions?limit=%ZZ", http.StatusBadRequest, "bad query")
+	g(http.MethodGet, "/v1/sessions?a;b", http.StatusBadRequest, "bad query")
 	g(http.MethodPost, "/v1/sessions", http.StatusMethodNotAllowed, "POST")
 	g(http.MethodPut, "/v1/sessions/c1", http.StatusMethodNotAllowed, "PUT")
 	g(http.MethodGet, "/v1/sessions/c1/disconnect", http.StatusMethodNotAllowed, "GET")

@@ -41,7 +41,11 @@ func passwdCmd(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			*iterations = auth.ScramIterations
 		}
 	}
-	if fs.NArg() != 2 || *iterations < 1 {
+	if *iterations < 1 || *iterations > auth.MaxIterations { // checked before hashing for minutes
+		fmt.Fprintf(stderr, "tern passwd: -iterations must be 1 to %d\n", auth.MaxIterations)
+		return 2
+	}
+	if fs.NArg() != 2 {
 		fs.Usage()
 		return 2
 	}
