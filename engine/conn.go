@@ -161,6 +161,39 @@ type batch struct {
 	gready []*gated            // reused by appendGated
 	holdOn []*conn             // subscribers this read went over the bound of (hold.go)
 	curRaw []byte              // the bytes of the CONNECT being handled (enhauth.go keeps them)
+
+	// counts are this callback's traffic, added to the server's counters
+	// once when it ends (traffic): per message they would be atomic adds
+	// on lines other loops write too.
+	counts trafficCounts
+}
+
+type trafficCounts struct {
+	packetsIn, bytesIn, bytesOut int64
+	msgsIn, msgsOut              [3]int64 // PUBLISH by QoS
+	pubIn, pubOut                [3]int64 // their topic and payload bytes
+}
+
+// addTo adds the counts to h and clears them.
+func (t *trafficCounts) addTo(h *hotStats) {
+	if t.packetsIn != 0 {
+		h.packetsIn.Add(t.packetsIn)
+		h.bytesIn.Add(t.bytesIn)
+	}
+	if t.bytesOut != 0 {
+		h.bytesOut.Add(t.bytesOut)
+	}
+	for q := range 3 {
+		if t.msgsIn[q] != 0 {
+			h.msgsIn[q].Add(t.msgsIn[q])
+			h.pubBytesIn[q].Add(t.pubIn[q])
+		}
+		if t.msgsOut[q] != 0 {
+			h.msgsOut[q].Add(t.msgsOut[q])
+			h.pubBytesOut[q].Add(t.pubOut[q])
+		}
+	}
+	*t = trafficCounts{}
 }
 
 var batchPool = sync.Pool{New: func() any { return new(batch) }}
@@ -279,12 +312,15 @@ func (h *handler) OnTraffic(gc gnet.Conn) gnet.Action {
 // callback of its event loop (or of its stream's lock).
 func (c *conn) traffic() gnet.Action {
 	start := time.Now()
+	c.readAt = start.UnixNano() // the read's clock reading, for every packet of it
 	c.takeBatch()
 	action := c.onTraffic()
+	h := c.srv.hot(c)
+	c.counts.addTo(h) // the batch stays with a closing connection: still there
+	h.busy.Add(int64(time.Since(start)))
 	if action == gnet.None {
 		c.returnBatch()
 	}
-	c.srv.hot(c).busy.Add(int64(time.Since(start)))
 	return action
 }
 
@@ -318,7 +354,7 @@ func (c *conn) onTraffic() gnet.Action {
 			c.needBytes = 0
 		}
 		used, err := c.readPackets(buf)
-		c.srv.hot(c).bytesIn.Add(int64(used))
+		c.counts.bytesIn += int64(used)
 		if used > 0 { // gnet's Discard(0) would drop everything buffered
 			_, _ = gc.Discard(used)
 			c.lastRecv.Store(c.readAt) // once per read, not per packet
@@ -353,11 +389,9 @@ func (c *conn) onTraffic() gnet.Action {
 // bytes used. A non-nil error closes the connection (after whatever the
 // handlers queued, such as a DISCONNECT or CONNACK, is written).
 func (c *conn) readPackets(buf []byte) (int, error) {
-	c.readAt = time.Now().UnixNano()
 	p := packetPool.Get().(*codec.Packet)
 	defer packetPool.Put(p)
-	used, packets := 0, int64(0)
-	defer func() { c.srv.hot(c).packetsIn.Add(packets) }() // one counter update per read
+	used := 0
 	for used < len(buf) {
 		n, err := c.dec.Decode(buf[used:], p)
 		if errors.Is(err, codec.ErrNeedMore) {
@@ -368,7 +402,7 @@ func (c *conn) readPackets(buf []byte) (int, error) {
 		}
 		raw := buf[used : used+n]
 		used += n
-		packets++
+		c.counts.packetsIn++
 		if p.Type == codec.CONNECT {
 			c.curRaw = raw // kept by enhauth.go if an AUTH exchange begins
 			err = c.handle(p)
@@ -548,7 +582,7 @@ func (c *conn) flush() {
 		}
 		start = ct.at
 	}
-	c.srv.hot(c).bytesOut.Add(int64(total))
+	c.counts.bytesOut += int64(total)
 	if start < len(c.wbuf) {
 		c.iov = append(c.iov, c.wbuf[start:])
 	}
@@ -593,7 +627,9 @@ func (c *conn) updateOutbound() {
 	var release []*conn
 	if n <= int64(c.srv.opts.MaxOutboundBytes)/2 {
 		release, c.waiters = c.waiters, nil
-		c.holdSince.Store(0)
+		if c.holdSince.Load() != 0 { // a store is a fence, and other loops read this line
+			c.holdSince.Store(0)
+		}
 	}
 	c.outMu.Unlock()
 	for _, pub := range release {
@@ -603,7 +639,7 @@ func (c *conn) updateOutbound() {
 		if c.overSince.Load() == 0 {
 			c.overSince.Store(time.Now().UnixNano())
 		}
-	} else {
+	} else if c.overSince.Load() != 0 {
 		c.overSince.Store(0)
 	}
 }

@@ -289,9 +289,9 @@ func (c *conn) appendDelivery(d *sessions.Delivery, now int64) bool {
 	}
 	c.cuts = append(c.cuts, cut{at: len(c.wbuf), payload: m.Payload})
 	c.sent = append(c.sent, *d)
-	st := c.srv.hot(c)
-	st.msgsOut[min(d.QoS, 2)].Add(1)
-	st.pubBytesOut[min(d.QoS, 2)].Add(int64(len(m.Topic) + len(m.Payload)))
+	q := min(d.QoS, 2)
+	c.counts.msgsOut[q]++
+	c.counts.pubOut[q] += int64(len(m.Topic) + len(m.Payload))
 	return true
 }
 

@@ -41,9 +41,9 @@ func (c *conn) handlePublish(p *codec.Publish) error {
 			}
 		}
 	}
-	h := s.hot(c) // counted as received, whatever becomes of it below
-	h.msgsIn[min(p.QoS, 2)].Add(1)
-	h.pubBytesIn[min(p.QoS, 2)].Add(int64(len(topic) + len(p.Payload)))
+	q := min(p.QoS, 2) // counted as received, whatever becomes of it below
+	c.counts.msgsIn[q]++
+	c.counts.pubIn[q] += int64(len(topic) + len(p.Payload))
 	if r := c.rules(); r != nil && !r.CanPublish(topic) {
 		c.srv.stats.aclDenied.Add(1)
 		return c.publishDenied(p, topic, codec.NotAuthorized, "not allowed")

@@ -31,9 +31,9 @@ type streamConn struct {
 	dead  bool // under mu: closed; no callback runs any more
 
 	outMu   sync.Mutex
-	out     [][]byte // queued for the writer: chunks from chunkPool, only the last one partly full
-	outN    int      // bytes in out
-	writing int      // bytes the writer took and has not finished writing
+	out     []*[]byte // queued for the writer: chunks from chunkPool (pointers, so that putting one back allocates nothing), only the last one partly full
+	outN    int       // bytes in out
+	writing int       // bytes the writer took and has not finished writing
 	outSig  chan struct{}
 
 	waking  atomic.Bool
@@ -127,7 +127,7 @@ const chunkSize = 64 << 10
 var chunkPool = sync.Pool{New: func() any { b := make([]byte, 0, chunkSize); return &b }}
 
 func (sc *streamConn) writeLoop() {
-	var chunks [][]byte
+	var chunks []*[]byte
 	for {
 		select {
 		case <-sc.outSig:
@@ -144,15 +144,15 @@ func (sc *streamConn) writeLoop() {
 				break
 			}
 			var err error
-			for i, b := range chunks {
+			for i, p := range chunks {
 				if err == nil {
-					_, err = sc.nc.Write(b)
+					_, err = sc.nc.Write(*p)
 				}
 				sc.outMu.Lock()
-				sc.writing -= len(b) // OutboundBuffered falls as chunks go out
+				sc.writing -= len(*p) // OutboundBuffered falls as chunks go out
 				sc.outMu.Unlock()
-				b = b[:0]
-				chunkPool.Put(&b)
+				*p = (*p)[:0]
+				chunkPool.Put(p)
 				chunks[i] = nil
 			}
 			sc.outMu.Lock()
@@ -252,12 +252,15 @@ func (sc *streamConn) Writev(bs [][]byte) (int, error) {
 		n += len(b)
 		for len(b) > 0 {
 			last := len(sc.out) - 1
-			if last < 0 || len(sc.out[last]) == chunkSize {
-				sc.out = append(sc.out, (*chunkPool.Get().(*[]byte))[:0])
+			if last < 0 || len(*sc.out[last]) == chunkSize {
+				p := chunkPool.Get().(*[]byte)
+				*p = (*p)[:0]
+				sc.out = append(sc.out, p)
 				last++
 			}
-			k := copy(sc.out[last][len(sc.out[last]):chunkSize], b)
-			sc.out[last] = sc.out[last][:len(sc.out[last])+k]
+			c := sc.out[last]
+			k := copy((*c)[len(*c):chunkSize], b)
+			*c = (*c)[:len(*c)+k]
 			b = b[k:]
 		}
 	}
