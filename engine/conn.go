@@ -716,10 +716,14 @@ func (c *conn) onClose(err error) {
 	reason := c.closeReason.String()
 	if c.gracefulClose {
 		reason = "client disconnected"
-	} else if c.closeErr == nil && c.closeReason == 0 {
-		reason = "connection lost"
-		if err != nil {
+	} else if c.closeReason == 0 {
+		switch {
+		case c.closeErr != nil: // closed by the server without a reason code (a bad PROXY header)
+			reason = c.closeErr.Error()
+		case err != nil:
 			reason = "connection lost: " + err.Error()
+		default:
+			reason = "connection lost"
 		}
 	}
 	s.log.Info("connection closed", "client_id", c.clientID, "remote", c.remote.String(),

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 
@@ -77,5 +78,30 @@ func TestOneLogLinePerConnectionOpenAndClose(t *testing.T) {
 	testutil.Equal(t, closed[0]["reason"], any("client disconnected"), "reason")
 	if _, ok := closed[0]["duration"]; !ok {
 		t.Errorf("no duration in %v", closed[0])
+	}
+}
+
+// TestCloseLineSaysWhyWithoutReasonCode: a connection the server closes
+// without a reason code (no PROXY header) says why in its close line, not
+// "success".
+func TestCloseLineSaysWhyWithoutReasonCode(t *testing.T) {
+	var sink testutil.LockedBuffer
+	logger := slog.New(slog.NewJSONHandler(&sink, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	srv := testutil.StartBroker(t, engine.Options{Logger: logger, SysInterval: -1, ProxyProtocol: true})
+	c := testutil.DialRaw(t, srv.Addr().String())
+	c.Write([]byte("GET / HTTP/1.1\r\n\r\n"))
+	c.ExpectClosed(5 * time.Second)
+	var reason any
+	waitFor(t, "close logged", func() bool {
+		for _, l := range logLines(t, &sink) {
+			if l["msg"] == "connection closed" {
+				reason = l["reason"]
+				return true
+			}
+		}
+		return false
+	})
+	if r, _ := reason.(string); r == "" || r == "success" || !strings.Contains(r, "PROXY") {
+		t.Fatalf("close reason %q", reason)
 	}
 }
