@@ -9,11 +9,9 @@ package codec
 // connection, so the sentinel matters there only for logs and metrics.
 //
 // Known gaps, left out because the decoder does not yet do what the
-// specification says (add them when it does): it accepts an AUTH without an
-// Authentication Method (3.15.2.2.2, MQTT-4.12.1-1), a CONNECT with
-// Authentication Data but no Authentication Method (3.1.2.11.10) and an empty
-// Response Topic (MQTT-4.7.3-1); and it refuses 3.1 PUBREL, SUBSCRIBE and
-// UNSUBSCRIBE retries with DUP set, which 3.1 allows.
+// specification says (add them when it does): it accepts an empty Response
+// Topic (MQTT-4.7.3-1); and it refuses 3.1 PUBREL, SUBSCRIBE and UNSUBSCRIBE
+// retries with DUP set, which 3.1 allows.
 var malformedCases = []packetCase{
 	// Variable byte integers (1.5.5): at most four bytes, minimal encoding.
 	{name: "malformed/remaining length of five bytes at 3.1", version: 3, // 1.5.5; 3.1.1 2.2.3
@@ -376,6 +374,10 @@ var malformedCases = []packetCase{
 		raw: pk(0xF0, 0x87, props(0x15, str("m"))), err: ErrReasonCode},
 	{name: "malformed/auth 5.0 session expiry property", version: 5, // 2.2.2.2
 		raw: pk(0xF0, 0x18, props(0x15, str("m"), 0x11, u32(1))), err: ErrPropertyUnknown},
+	{name: "malformed/auth 5.0 without authentication method", version: 5, // 3.15.2.2.2, MQTT-4.12.0-2
+		raw: pk(0xF0, 0x18, props()), err: ErrAuthMethodMissing},
+	{name: "malformed/connect 5.0 authentication data without method", version: 0, // 3.1.2.11.10
+		raw: pk(0x10, str("MQTT"), 5, 0x02, u16(0), props(0x16, str("x")), str("c")), err: ErrAuthDataWithoutMethod},
 	{name: "malformed/auth 5.0 authentication method twice", version: 5, // 3.15.2.2.2
 		raw: pk(0xF0, 0x18, props(0x15, str("m"), 0x15, str("m"))), err: ErrPropertyDuplicate},
 
